@@ -81,9 +81,7 @@ pub enum Element {
 
 fn find_tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
     // Elements carry a handful of tags, so a linear scan beats building a map.
-    tags.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 impl Node {

@@ -82,7 +82,10 @@ fn describe_value(value: &Option<String>) -> String {
 }
 
 impl Error {
-    pub(crate) fn pbf(offset: u64, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn pbf(
+        offset: u64,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Pbf {
             offset,
             source: source.into(),
@@ -131,6 +134,9 @@ mod tests {
             value: None,
             position: 12,
         };
-        assert_eq!(missing.to_string(), "missing attribute `lat` on <node> at byte 12");
+        assert_eq!(
+            missing.to_string(),
+            "missing attribute `lat` on <node> at byte 12"
+        );
     }
 }

@@ -70,10 +70,8 @@ impl Format {
             return Some(Format::XmlGz);
         }
         let text = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
-        if let Some(&first) = text.iter().find(|b| !b.is_ascii_whitespace()) {
-            if first == b'<' {
-                return Some(Format::Xml);
-            }
+        if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+            return Some(Format::Xml);
         }
         // A PBF file starts with a 4-byte blob header length, then the header's first field:
         // tag 0x0a (field 1, length-delimited), a length byte and the blob type name.
@@ -173,7 +171,8 @@ pub fn read_from<R: Read>(
     format: Format,
     mut visit: impl FnMut(Element),
 ) -> Result<Stats, Error> {
-    let mut sink = Sink::new(format, &mut visit, &mut |_, _| {}, 0);
+    let mut no_progress = |_, _| {};
+    let mut sink = Sink::new(format, &mut visit, &mut no_progress, 0);
     run(reader, format, &mut sink)?;
     Ok(sink.stats)
 }

@@ -1,0 +1,137 @@
+//! The ops endpoints every service serves: `/healthz` (alive), `/readyz` (dependencies),
+//! `/metrics` (Prometheus text), `/openapi.json`, plus the HTTP metrics middleware.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+/// Outcome of one readiness check.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    /// Working with reduced capability (e.g. cache down, answering from the database).
+    Degraded { detail: String },
+    /// Cannot serve: `/readyz` answers 503.
+    Down { detail: String },
+}
+
+/// A named dependency check.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, CheckStatus> + Send + Sync>;
+
+/// Everything `/readyz` looks at.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, Check)>,
+}
+
+impl Readiness {
+    pub fn add(&mut self, name: impl Into<String>, check: Check) {
+        let name = name.into();
+        if !self.checks.iter().any(|(n, _)| *n == name) {
+            self.checks.push((name, check));
+        }
+    }
+
+    pub fn extend(&mut self, other: Readiness) {
+        for (name, check) in other.checks {
+            self.add(name, check);
+        }
+    }
+
+    pub async fn evaluate(&self) -> (StatusCode, serde_json::Value) {
+        let results =
+            futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
+        let mut body = serde_json::Map::new();
+        let mut overall = "ok";
+        for ((name, _), status) in self.checks.iter().zip(results) {
+            match &status {
+                CheckStatus::Down { .. } => overall = "unavailable",
+                CheckStatus::Degraded { .. } if overall == "ok" => overall = "degraded",
+                _ => {}
+            }
+            body.insert(
+                name.clone(),
+                serde_json::to_value(&status).unwrap_or_default(),
+            );
+        }
+        let code = if overall == "unavailable" {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        (
+            code,
+            serde_json::json!({ "status": overall, "checks": body }),
+        )
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    readiness: Readiness,
+    openapi: Arc<serde_json::Value>,
+}
+
+/// Routes `/healthz`, `/livez`, `/readyz`, `/metrics` and `/openapi.json`.
+pub fn router(readiness: Readiness, openapi: serde_json::Value) -> Router {
+    let state = OpsState {
+        readiness,
+        openapi: Arc::new(openapi),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/livez", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<OpsState>) -> Response {
+    let (code, body) = state.readiness.evaluate().await;
+    (code, Json(body)).into_response()
+}
+
+async fn metrics() -> Response {
+    let body = crate::telemetry::metrics_handle().render();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn openapi_json(State(state): State<OpsState>) -> Json<serde_json::Value> {
+    Json((*state.openapi).clone())
+}
+
+/// Counts requests and records their latency by route template and status.
+pub async fn track_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,156 @@
+//! RFC 9457 problem documents: the one error shape of every endpoint.
+//!
+//! `type` is a stable code under `/problems/` that clients may match on; `detail` is for
+//! humans. Internal causes are logged once and never sent to the client.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 with a stable code (e.g. `invalid-parameter`) and a detail naming the field.
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    /// A dependency (database, cache, pub/sub) is down.
+    #[error("{dependency} is unavailable")]
+    Unavailable {
+        dependency: &'static str,
+        retry_after: Duration,
+    },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "invalid-parameter",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn invalid_body(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "invalid-body",
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unavailable(dependency: &'static str) -> Self {
+        ApiError::Unavailable {
+            dependency,
+            retry_after: Duration::from_secs(5),
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::Unavailable { .. } => "dependency-unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The problem document body.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let detail = match &self {
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                "an internal error occurred; it has been logged".to_string()
+            }
+            ApiError::Unavailable { dependency, .. } => {
+                tracing::warn!(dependency, "dependency unavailable");
+                format!("{dependency} is unavailable; retry later")
+            }
+            other => other.to_string(),
+        };
+        let problem = Problem {
+            kind: format!("/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after, .. } =
+            &self
+        {
+            let secs = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&secs) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    /// Connection-level failures mean the database is down (503); anything else is a bug.
+    fn from(err: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::unavailable("database")
+        } else {
+            ApiError::Internal(err.into())
+        }
+    }
+}

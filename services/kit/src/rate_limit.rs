@@ -1,0 +1,106 @@
+//! Per-client-IP token bucket for anonymous endpoints (`RATE_LIMIT_PER_IP`, 0 = off).
+//!
+//! A plain mutex over a map is enough: the critical section is a few arithmetic operations,
+//! far shorter than anything else a request does.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::ApiError;
+
+/// Shared limiter state.
+#[derive(Clone)]
+pub struct IpRateLimiter {
+    per_second: f64,
+    buckets: Arc<Mutex<HashMap<IpAddr, Bucket>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+const MAX_TRACKED: usize = 100_000;
+
+impl IpRateLimiter {
+    pub fn new(per_second: u32) -> IpRateLimiter {
+        IpRateLimiter {
+            per_second: per_second as f64,
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Takes one token for `ip`; `Err(wait)` when none is left.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let burst = self.per_second.max(1.0);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > MAX_TRACKED {
+            buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(10));
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * self.per_second;
+        bucket.tokens = (bucket.tokens + refill).min(burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second))
+        }
+    }
+}
+
+/// Middleware: requests carrying a bearer token are limited per user elsewhere; the ops
+/// endpoints are never limited.
+pub async fn limit_per_ip(
+    State(limiter): State<IpRateLimiter>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let exempt = matches!(path, "/healthz" | "/livez" | "/readyz" | "/metrics")
+        || request
+            .headers()
+            .contains_key(axum::http::header::AUTHORIZATION);
+    if !exempt {
+        let ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = ip
+            && let Err(wait) = limiter.check(ip)
+        {
+            return ApiError::RateLimited { retry_after: wait }.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refuses_then_refills() {
+        let limiter = IpRateLimiter::new(2);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(limiter.check(ip).is_ok());
+        assert!(limiter.check(ip).is_ok());
+        assert!(limiter.check(ip).is_err());
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(limiter.check(other).is_ok());
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(limiter.check(ip).is_ok());
+    }
+}
