@@ -43,15 +43,19 @@ pub fn covering_cells(center: LatLon, radius_m: f64, len: u8) -> Vec<Cell> {
     // contains a pole.
     let contains_pole = center.lat + d_lat >= 90.0 || center.lat - d_lat <= -90.0;
     let sin_ratio = angular.sin() / center.lat.to_radians().cos();
-    let (col_lo, col_hi) = if contains_pole || sin_ratio >= 1.0 || angular >= std::f64::consts::FRAC_PI_2
-    {
-        (0, cols - 1)
-    } else {
-        let d_lon = sin_ratio.asin().to_degrees();
-        let lo = ((center.lon - d_lon + 180.0) / w).floor() as i64;
-        let hi = ((center.lon + d_lon + 180.0) / w).floor() as i64;
-        if hi - lo + 1 >= cols { (0, cols - 1) } else { (lo, hi) }
-    };
+    let (col_lo, col_hi) =
+        if contains_pole || sin_ratio >= 1.0 || angular >= std::f64::consts::FRAC_PI_2 {
+            (0, cols - 1)
+        } else {
+            let d_lon = sin_ratio.asin().to_degrees();
+            let lo = ((center.lon - d_lon + 180.0) / w).floor() as i64;
+            let hi = ((center.lon + d_lon + 180.0) / w).floor() as i64;
+            if hi - lo + 1 >= cols {
+                (0, cols - 1)
+            } else {
+                (lo, hi)
+            }
+        };
 
     let mut cells = Vec::new();
     for row in row_lo..=row_hi {

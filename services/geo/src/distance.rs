@@ -17,7 +17,11 @@ pub fn haversine_m(a: LatLon, b: LatLon) -> f64 {
 
 #[inline]
 pub(crate) fn haversine_raw(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    Origin::new(LatLon { lat: lat1, lon: lon1 }).distance_m(lat2, lon2)
+    Origin::new(LatLon {
+        lat: lat1,
+        lon: lon1,
+    })
+    .distance_m(lat2, lon2)
 }
 
 /// A fixed first point with its cosine precomputed, for measuring many points from one
@@ -100,8 +104,12 @@ fn lon_within(lon: f64, min: f64, max: f64) -> bool {
 
 fn meridian_segment_distance(p: LatLon, meridian_lon: f64, lat_a: f64, lat_b: f64) -> f64 {
     let d_lambda = (meridian_lon - p.lon).to_radians();
-    let mut best = haversine_raw(p.lat, p.lon, lat_a, meridian_lon)
-        .min(haversine_raw(p.lat, p.lon, lat_b, meridian_lon));
+    let mut best = haversine_raw(p.lat, p.lon, lat_a, meridian_lon).min(haversine_raw(
+        p.lat,
+        p.lon,
+        lat_b,
+        meridian_lon,
+    ));
     let cos_dl = d_lambda.cos();
     if cos_dl > 0.0 {
         let foot = (p.lat.to_radians().tan() / cos_dl).atan().to_degrees();
@@ -160,8 +168,14 @@ mod tests {
                     let lat = b.lat_min + (b.lat_max - b.lat_min) * i as f64 / 20.0;
                     let lon = b.lon_min + (b.lon_max - b.lon_min) * j as f64 / 20.0;
                     let d = haversine_raw(p.lat, p.lon, lat, lon);
-                    assert!(d >= lo - 1e-6, "min bound {lo} > sampled {d} for {p:?} {b:?}");
-                    assert!(d <= hi + 1e-6, "max bound {hi} < sampled {d} for {p:?} {b:?}");
+                    assert!(
+                        d >= lo - 1e-6,
+                        "min bound {lo} > sampled {d} for {p:?} {b:?}"
+                    );
+                    assert!(
+                        d <= hi + 1e-6,
+                        "max bound {hi} < sampled {d} for {p:?} {b:?}"
+                    );
                 }
             }
         }

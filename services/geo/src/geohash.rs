@@ -259,7 +259,16 @@ mod tests {
         let (h, w) = Cell::size_deg(6);
         let c = cell.center();
         let mut expected = vec![];
-        for (dy, dx) in [(-1., -1.), (-1., 0.), (-1., 1.), (0., -1.), (0., 1.), (1., -1.), (1., 0.), (1., 1.)] {
+        for (dy, dx) in [
+            (-1., -1.),
+            (-1., 0.),
+            (-1., 1.),
+            (0., -1.),
+            (0., 1.),
+            (1., -1.),
+            (1., 0.),
+            (1., 1.),
+        ] {
             expected.push(Cell::containing(ll(c.lat + dy * h, c.lon + dx * w), 6));
         }
         let mut got = cell.neighbours();

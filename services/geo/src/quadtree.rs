@@ -99,10 +99,26 @@ impl QuadTree {
                 end,
             ];
             let boxes = [
-                BBox { lat_max: mid_lat, lon_max: mid_lon, ..bbox },
-                BBox { lat_max: mid_lat, lon_min: mid_lon, ..bbox },
-                BBox { lat_min: mid_lat, lon_max: mid_lon, ..bbox },
-                BBox { lat_min: mid_lat, lon_min: mid_lon, ..bbox },
+                BBox {
+                    lat_max: mid_lat,
+                    lon_max: mid_lon,
+                    ..bbox
+                },
+                BBox {
+                    lat_max: mid_lat,
+                    lon_min: mid_lon,
+                    ..bbox
+                },
+                BBox {
+                    lat_min: mid_lat,
+                    lon_max: mid_lon,
+                    ..bbox
+                },
+                BBox {
+                    lat_min: mid_lat,
+                    lon_min: mid_lon,
+                    ..bbox
+                },
             ];
             let first_child = nodes.len();
             nodes[index].first_child = first_child as u32;
@@ -358,7 +374,10 @@ mod tests {
                 } else if i % 7 == 0 {
                     (60.17, 24.95)
                 } else {
-                    (rng.random_range(-90.0..=90.0), rng.random_range(-180.0..=180.0))
+                    (
+                        rng.random_range(-90.0..=90.0),
+                        rng.random_range(-180.0..=180.0),
+                    )
                 };
                 Entry {
                     lat,
@@ -374,7 +393,18 @@ mod tests {
         let mut v: Vec<(f64, u32)> = entries
             .iter()
             .filter(|e| cat.is_none_or(|k| e.category == k))
-            .map(|e| (haversine_m(c, LatLon { lat: e.lat, lon: e.lon }), e.slot))
+            .map(|e| {
+                (
+                    haversine_m(
+                        c,
+                        LatLon {
+                            lat: e.lat,
+                            lon: e.lon,
+                        },
+                    ),
+                    e.slot,
+                )
+            })
             .filter(|(d, _)| *d <= r)
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -426,7 +456,11 @@ mod tests {
     #[test]
     fn nearest_unbounded_and_empty() {
         let tree = QuadTree::build(vec![], 100);
-        assert_eq!(tree.nearest(LatLon::new(0.0, 0.0).unwrap(), f64::INFINITY, None, None).count(), 0);
+        assert_eq!(
+            tree.nearest(LatLon::new(0.0, 0.0).unwrap(), f64::INFINITY, None, None)
+                .count(),
+            0
+        );
         let mut rng = StdRng::seed_from_u64(5);
         let entries = random_entries(&mut rng, 5000);
         let tree = QuadTree::build(entries.clone(), 16);

@@ -106,15 +106,13 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &validation).map_err(
-                |err| ApiError::Unauthorized(format!("invalid token: {err}").to_lowercase()),
-            )?;
-        let user_id = data
-            .claims
-            .sub
-            .parse::<i64>()
-            .map_err(|_| ApiError::Unauthorized("token subject must be a numeric user id".into()))?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &validation)
+            .map_err(|err| {
+                ApiError::Unauthorized(format!("invalid token: {err}").to_lowercase())
+            })?;
+        let user_id = data.claims.sub.parse::<i64>().map_err(|_| {
+            ApiError::Unauthorized("token subject must be a numeric user id".into())
+        })?;
         Ok(Caller {
             user_id,
             admin: data.claims.role.as_deref() == Some("admin"),

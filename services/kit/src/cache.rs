@@ -103,7 +103,11 @@ impl Cache {
     }
 
     /// Stores each (key, value) with the TTL.
-    pub async fn set_many(&self, items: &[(String, Vec<u8>)], ttl: Duration) -> Result<(), CacheError> {
+    pub async fn set_many(
+        &self,
+        items: &[(String, Vec<u8>)],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -233,7 +237,10 @@ impl RedisCache {
         let mut conn = self.conn.clone();
         // Invalidation is attempted even while cooling down: a stale entry is worse than a
         // wasted call.
-        let result = redis::cmd("DEL").arg(&full).query_async::<()>(&mut conn).await;
+        let result = redis::cmd("DEL")
+            .arg(&full)
+            .query_async::<()>(&mut conn)
+            .await;
         self.note(result)
     }
 
@@ -251,8 +258,14 @@ mod tests {
     #[tokio::test]
     async fn local_cache_ttl_and_invalidation() {
         let cache = Cache::Local(LocalCache::new(100));
-        let items = vec![("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())];
-        cache.set_many(&items, Duration::from_millis(200)).await.unwrap();
+        let items = vec![
+            ("a".to_string(), b"1".to_vec()),
+            ("b".to_string(), b"2".to_vec()),
+        ];
+        cache
+            .set_many(&items, Duration::from_millis(200))
+            .await
+            .unwrap();
         let got = cache
             .get_many(&["a".into(), "b".into(), "c".into()])
             .await

@@ -39,7 +39,10 @@ impl Db {
             None => {
                 std::fs::create_dir_all(data_dir)
                     .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-                format!("sqlite://{}?mode=rwc", data_dir.join("geo.sqlite3").display())
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("geo.sqlite3").display()
+                )
             }
         };
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -90,7 +93,10 @@ impl Db {
 
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -70,7 +70,11 @@ where
 
 fn query_rejection(rejection: QueryRejection) -> ApiError {
     // serde_urlencoded's messages name the field: "latitude: invalid float literal".
-    ApiError::bad_request(rejection.body_text().replace("Failed to deserialize query string: ", ""))
+    ApiError::bad_request(
+        rejection
+            .body_text()
+            .replace("Failed to deserialize query string: ", ""),
+    )
 }
 
 /// Path parameter extractor (`/{id}`).

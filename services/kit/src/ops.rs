@@ -19,9 +19,13 @@ use serde::Serialize;
 pub enum CheckStatus {
     Ok,
     /// Working with reduced capability (e.g. cache down, answering from the database).
-    Degraded { detail: String },
+    Degraded {
+        detail: String,
+    },
     /// Cannot serve: `/readyz` answers 503.
-    Down { detail: String },
+    Down {
+        detail: String,
+    },
 }
 
 /// A named dependency check.
@@ -48,8 +52,7 @@ impl Readiness {
     }
 
     pub async fn evaluate(&self) -> (StatusCode, serde_json::Value) {
-        let results =
-            futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
+        let results = futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
         let mut body = serde_json::Map::new();
         let mut overall = "ok";
         for ((name, _), status) in self.checks.iter().zip(results) {
@@ -108,7 +111,10 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 async fn metrics() -> Response {
     let body = crate::telemetry::metrics_handle().render();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -1,0 +1,114 @@
+//! Composition: backends once, then each selected service's routes, readiness checks and
+//! OpenAPI paths on one router.
+
+use std::future::Future;
+
+use axum::Router;
+use kit::Backends;
+use kit::config::CommonConfig;
+use proximity::ProximityConfig;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+
+/// A service that can be mounted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Proximity,
+}
+
+/// Every service of the workspace.
+pub const ALL_SERVICES: &[Service] = &[Service::Proximity];
+
+/// Configuration of the server: common settings plus each service's own.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerConfig {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    #[command(flatten)]
+    pub proximity: ProximityConfig,
+}
+
+/// A bound, ready-to-run server.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    backends: Backends,
+    proximity: Option<proximity::AppState>,
+}
+
+impl App {
+    /// Connects the backends, builds the selected services and binds the listener
+    /// (`LISTEN_ADDR` port 0 picks a free port; see [`App::port`]).
+    pub async fn build(config: ServerConfig, services: &[Service]) -> anyhow::Result<App> {
+        let backends = Backends::connect(config.common.clone()).await?;
+        let mut router = Router::new();
+        let mut readiness = backends.readiness();
+        let mut openapi = utoipa::openapi::OpenApiBuilder::new()
+            .info(
+                utoipa::openapi::InfoBuilder::new()
+                    .title("geostack")
+                    .version(env!("CARGO_PKG_VERSION"))
+                    .description(Some(
+                        "Proximity, nearby-friends and navigation services. Errors are RFC 9457 \
+                         problem documents. Map data © OpenStreetMap contributors.",
+                    ))
+                    .build(),
+            )
+            .build();
+        let mut proximity_state = None;
+        for service in services {
+            match service {
+                Service::Proximity => {
+                    let state =
+                        proximity::AppState::build(backends.clone(), config.proximity.clone())
+                            .await?;
+                    state.spawn_background();
+                    readiness.extend(state.readiness());
+                    router = router.merge(proximity::http::router(state.clone()));
+                    openapi.merge(proximity::http::ApiDoc::openapi());
+                    proximity_state = Some(state);
+                }
+            }
+        }
+        let openapi_json = serde_json::to_value(&openapi)?;
+        let router = router.merge(kit::ops::router(readiness, openapi_json));
+        let router = kit::serve::with_common_layers(router, config.common.rate_limit_per_ip);
+        let listener = kit::serve::bind(config.common.listen_addr).await?;
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            services = ?services,
+            "listening"
+        );
+        Ok(App {
+            listener,
+            router,
+            backends,
+            proximity: proximity_state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    pub fn proximity(&self) -> Option<&proximity::AppState> {
+        self.proximity.as_ref()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(kit::serve::shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        kit::serve::serve(self.listener, self.router, shutdown).await
+    }
+}

@@ -1,0 +1,144 @@
+//! The operator CLI: `serve` (default), `import businesses`, `token`, `bench`.
+//!
+//! Every setting is a flag and an environment variable (see `--help` of each command).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use kit::config::CommonConfig;
+
+use crate::app::{App, ServerConfig, Service};
+
+/// Geospatial backend: proximity search (and, as they land, nearby friends and navigation).
+#[derive(Parser, Debug)]
+#[command(
+    name = "geostack",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve`, which runs when no command is given.
+    #[command(flatten)]
+    pub serve: ServerConfig,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServerConfig),
+    /// Load data into the configured stores.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Print a bearer token (HS256 JWT) signed with this installation's secret.
+    Token(TokenArgs),
+    /// Benchmarks against the anchors named in each issue.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Businesses from an OSM file (.osm.pbf, .osm or .osm.gz): named amenity, shop, tourism,
+    /// leisure and office features. Re-importing updates rows by OSM id.
+    Businesses(ImportBusinessesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportBusinessesArgs {
+    /// The OSM file.
+    pub file: PathBuf,
+    /// Store only; leave publication to the daily schedule or the admin trigger.
+    #[arg(long)]
+    pub no_publish: bool,
+    #[command(flatten)]
+    pub common: CommonConfig,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TokenArgs {
+    /// User id (the token's `sub`).
+    #[arg(long)]
+    pub sub: i64,
+    /// Add `"role": "admin"`.
+    #[arg(long)]
+    pub admin: bool,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl: u64,
+    /// Directory holding the generated secret when `JWT_SECRET` is unset.
+    #[arg(long, env = "DATA_DIR", default_value = "./var")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+}
+
+/// Runs the parsed command; `services` are what `serve` mounts.
+pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
+    match cli.command {
+        None => serve(cli.serve, services).await,
+        Some(Command::Serve(config)) => serve(config, services).await,
+        Some(Command::Import(ImportCommand::Businesses(args))) => import_businesses(args).await,
+        Some(Command::Token(args)) => {
+            let auth = kit::auth::Auth::load(args.jwt_secret.as_deref(), &args.data_dir)?;
+            println!("{}", auth.mint(args.sub, args.admin, args.ttl)?);
+            Ok(())
+        }
+        Some(Command::Bench(command)) => crate::bench::run(command).await,
+    }
+}
+
+async fn serve(config: ServerConfig, services: &[Service]) -> anyhow::Result<()> {
+    kit::telemetry::init_tracing(&config.common.log_format);
+    let app = App::build(config, services).await?;
+    app.run_until_stopped().await
+}
+
+async fn import_businesses(args: ImportBusinessesArgs) -> anyhow::Result<()> {
+    kit::telemetry::init_tracing(&args.common.log_format);
+    anyhow::ensure!(args.file.exists(), "{} does not exist", args.file.display());
+    let started = Instant::now();
+    let backends = kit::Backends::connect(args.common.clone()).await?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} reading {msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(args.file.display().to_string());
+    let progress_bar = bar.clone();
+    let report = proximity::import::import_file(&backends.db, &args.file, move |done, total| {
+        progress_bar.set_length(total);
+        progress_bar.set_position(done);
+    })
+    .await
+    .with_context(|| format!("importing {}", args.file.display()))?;
+    bar.finish_and_clear();
+    println!(
+        "read {} nodes and {} ways; found {} businesses ({} nodes, {} ways; {} ways without nodes skipped); {} rows inserted or changed",
+        report.nodes_read,
+        report.ways_read,
+        report.businesses_found,
+        report.from_nodes,
+        report.from_ways,
+        report.ways_without_nodes,
+        report.rows_written
+    );
+    if args.no_publish {
+        println!("not published: search sees the changes after the next publication");
+    } else {
+        let published = proximity::store::publish(&backends.db).await?;
+        println!(
+            "published index version {} ({} businesses, {} changed, {} removed); running services pick it up within INDEX_POLL_INTERVAL_S",
+            published.version, published.businesses, published.changed, published.removed
+        );
+    }
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
