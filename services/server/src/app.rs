@@ -40,6 +40,8 @@ impl App {
     /// Connects the backends, builds the selected services and binds the listener
     /// (`LISTEN_ADDR` port 0 picks a free port; see [`App::port`]).
     pub async fn build(config: ServerConfig, services: &[Service]) -> anyhow::Result<App> {
+        // Installed before any request so that no early measurement is lost.
+        kit::telemetry::metrics_handle();
         let backends = Backends::connect(config.common.clone()).await?;
         let mut router = Router::new();
         let mut readiness = backends.readiness();

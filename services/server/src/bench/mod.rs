@@ -1,0 +1,426 @@
+//! `bench <nearby>`: benchmarks, each against its anchors in the same run.
+//!
+//! `bench nearby` generates seeded synthetic businesses ([`proximity::synth`]) at each size,
+//! picks query centres in dense areas, and runs the same centres through every engine:
+//!
+//! - the quadtree path (the in-memory snapshot) and the geohash path (index table + cache)
+//!   in process, one query at a time on one thread;
+//! - Redis `GEOSEARCH` (+ `GEOSEARCHSTORE` for the total) in a Redis started for the run;
+//! - PostGIS KNN and `ST_DWithin` in a database created for the run;
+//! - the HTTP service end to end under concurrent keep-alive load (`wrk`).
+//!
+//! It prints a table per radius (results returned, queries/s, p50/p99, the quadtree's
+//! speed-up over each engine), a nearest-20 table, the HTTP results, the index build time and
+//! bytes per business, and a PASS/MISS line per target of the proximity issue.
+
+mod http;
+mod inprocess;
+mod postgis;
+mod redis_anchor;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use proximity::synth;
+
+use self::inprocess::GeohashPath;
+use self::redis_anchor::{RedisAnchor, RedisServer};
+use self::report::{RadiusReport, SizeReport};
+use self::stats::Budget;
+
+/// Benchmarks.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Nearby search: quadtree and geohash paths vs Redis GEOSEARCH, PostGIS and HTTP.
+    Nearby(NearbyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct NearbyArgs {
+    /// Comma-separated dataset sizes.
+    #[arg(long, default_value = "1000000", value_delimiter = ',')]
+    pub sizes: Vec<usize>,
+    /// Comma-separated search radii, metres.
+    #[arg(long, default_value = "500,1000,2000,5000,20000", value_delimiter = ',')]
+    pub radii: Vec<f64>,
+    /// Queries per radius for the quadtree (in process).
+    #[arg(long, default_value_t = 2000)]
+    pub queries: usize,
+    /// Queries per radius for the slower engines (geohash path, Redis, PostGIS): the first
+    /// ones of the same centre list. Speed-ups compare with the quadtree on those centres.
+    #[arg(long, default_value_t = 300)]
+    pub anchor_queries: usize,
+    /// Time budget per slow engine and radius, seconds: it stops early (after at least 20
+    /// queries) once this is spent.
+    #[arg(long, default_value_t = 30)]
+    pub anchor_seconds: u64,
+    /// Seed of the synthetic data and the query centres.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Redis to load the anchor into (its geo key is replaced). Default: start
+    /// `redis-server` on a free port for the run, without persistence.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// PostgreSQL server; the benchmark creates and drops its own database on it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub postgres_url: String,
+    #[arg(long)]
+    pub skip_redis: bool,
+    #[arg(long)]
+    pub skip_postgis: bool,
+    #[arg(long)]
+    pub skip_http: bool,
+    #[arg(long)]
+    pub skip_geohash: bool,
+    /// Largest size loaded into SQLite for the geohash and HTTP paths (loading and publishing
+    /// through SQL takes minutes per million).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sql_max_size: usize,
+    /// Seconds of HTTP load per radius.
+    #[arg(long, default_value_t = 10)]
+    pub http_seconds: u64,
+    /// Concurrent keep-alive connections of the HTTP load.
+    #[arg(long, default_value_t = 64)]
+    pub http_connections: usize,
+    /// Comma-separated radii for the HTTP load, metres.
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    pub http_radii: Vec<f64>,
+    /// Quadtree leaf capacity.
+    #[arg(long, default_value_t = 100)]
+    pub leaf_capacity: usize,
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Nearby(args) => nearby(args).await,
+    }
+}
+
+async fn nearby(args: NearbyArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!args.sizes.is_empty(), "--sizes is empty");
+    anyhow::ensure!(
+        args.sizes.iter().all(|&n| n > 0) && args.queries > 0,
+        "sizes and --queries must be positive"
+    );
+    anyhow::ensure!(
+        args.radii
+            .iter()
+            .chain(&args.http_radii)
+            .all(|r| r.is_finite() && *r > 0.0),
+        "radii must be positive"
+    );
+    let mut redis_server: Option<RedisServer> = None;
+    let mut reports = Vec::new();
+    let mut mismatches = Vec::new();
+    for &n in &args.sizes {
+        let report = run_size(&args, n, &mut redis_server, &mut mismatches).await?;
+        println!("{}", report::render_size(&report));
+        reports.push(report);
+    }
+    drop(redis_server);
+    println!("{}", report::render_targets(&reports));
+    if !mismatches.is_empty() {
+        println!("\n!!! GEOHASH / QUADTREE MISMATCH ({} queries) !!!", mismatches.len());
+        for m in mismatches.iter().take(20) {
+            println!("  {m}");
+        }
+        anyhow::bail!("the geohash and quadtree paths disagree");
+    }
+    Ok(())
+}
+
+/// Everything for one dataset size.
+async fn run_size(
+    args: &NearbyArgs,
+    n: usize,
+    redis_server: &mut Option<RedisServer>,
+    mismatches: &mut Vec<String>,
+) -> anyhow::Result<SizeReport> {
+    eprintln!("== {n} businesses (seed {})", args.seed);
+    let seed = args.seed;
+    let started = Instant::now();
+    let data = Arc::new(tokio::task::spawn_blocking(move || synth::generate(n, seed)).await?);
+    let generate_time = started.elapsed();
+    let centre_count = args.queries.max(args.anchor_queries);
+    let centres = Arc::new(inprocess::dense_centres(&data, centre_count, seed)?);
+    let anchor_centres = &centres[..args.anchor_queries.min(centres.len())];
+    let budget = Budget {
+        max_queries: args.anchor_queries,
+        budget: Duration::from_secs(args.anchor_seconds),
+    };
+
+    eprintln!("  building the quadtree snapshot");
+    let summaries = inprocess::summaries(&data);
+    let (snapshot, build_time) = inprocess::build_snapshot(summaries, args.leaf_capacity).await?;
+    let mut report = SizeReport {
+        n,
+        generate_time,
+        build_time,
+        index_bytes: snapshot.index_bytes(),
+        node_count: snapshot.tree().node_count(),
+        leaf_capacity: args.leaf_capacity,
+        radii: Vec::new(),
+        nearest: Vec::new(),
+        http: Vec::new(),
+        notes: Vec::new(),
+    };
+
+    let mut quadtree_pages = Vec::new();
+    for &radius in &args.radii {
+        eprintln!("  quadtree, radius {radius} m");
+        let (m, pages) =
+            inprocess::quadtree_nearby(snapshot.clone(), centres.clone(), radius).await?;
+        report.radii.push(RadiusReport {
+            radius_m: radius,
+            rows: vec![m],
+        });
+        quadtree_pages.push(pages);
+    }
+    eprintln!("  quadtree, nearest 20");
+    report
+        .nearest
+        .push(inprocess::quadtree_nearest(snapshot.clone(), centres.clone()).await?);
+    // The bench's own snapshot is not needed by the other engines; the app builds its own.
+    drop(snapshot);
+
+    // Geohash path and HTTP: the app over a SQLite database holding the same rows.
+    let want_sql = !args.skip_geohash || !args.skip_http;
+    if want_sql && n > args.sql_max_size {
+        report.notes.push(format!(
+            "geohash path and HTTP skipped at this size: loading {n} rows into SQLite and \
+             publishing them takes too long for one run (raise --sql-max-size to include them)"
+        ));
+    } else if want_sql {
+        let work_dir = TempDir::new(n)?;
+        eprintln!("  loading {n} rows into SQLite and publishing (geohash index + app snapshot)");
+        let loaded = http::load_app(&work_dir.0, &inprocess::fields(&data)).await?;
+        report.notes.push(format!(
+            "SQLite load for the geohash path and HTTP: insert {:.1} s, publish {:.1} s",
+            loaded.insert_time.as_secs_f64(),
+            loaded.publish_time.as_secs_f64()
+        ));
+        if args.skip_geohash {
+            report.notes.push("geohash path skipped (--skip-geohash)".into());
+        } else {
+            let path = GeohashPath::new(loaded.db.clone(), n);
+            for (i, &radius) in args.radii.iter().enumerate() {
+                eprintln!("  geohash path, radius {radius} m (cold pass, then warm pass)");
+                let (m, pages) = path.nearby(anchor_centres, radius, budget).await?;
+                mismatches.extend(inprocess::compare_pages(radius, &quadtree_pages[i], &pages));
+                report.radii[i].rows.push(m);
+            }
+        }
+        if args.skip_http {
+            report.notes.push("HTTP skipped (--skip-http)".into());
+        } else {
+            run_http(args, loaded, &centres, &work_dir, &mut report).await?;
+        }
+    }
+
+    if args.skip_redis {
+        report.notes.push("Redis skipped (--skip-redis)".into());
+    } else if let Err(err) = run_redis(args, &data, anchor_centres, budget, redis_server, &mut report).await {
+        eprintln!("  Redis failed: {err:#}");
+        report.notes.push(format!("Redis anchor not measured: {err:#}"));
+    }
+
+    if args.skip_postgis {
+        report.notes.push("PostGIS skipped (--skip-postgis)".into());
+    } else if let Err(err) = run_postgis(args, &data, anchor_centres, budget, &mut report).await {
+        eprintln!("  PostGIS failed: {err:#}");
+        report.notes.push(format!("PostGIS anchor not measured: {err:#}"));
+    }
+    Ok(report)
+}
+
+/// Serves the loaded app on its port and loads it with wrk (or the in-process fallback).
+async fn run_http(
+    args: &NearbyArgs,
+    loaded: http::LoadedApp,
+    centres: &[geo_core::LatLon],
+    work_dir: &TempDir,
+    report: &mut SizeReport,
+) -> anyhow::Result<()> {
+    let port = loaded.app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(loaded.app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let result = async {
+        // The service must agree with the bench's own quadtree totals.
+        for (i, &radius) in args.http_radii.iter().enumerate() {
+            let probe = centres[i % centres.len()];
+            let total = http::total_via_http(port, probe, radius).await?;
+            if let Some(expected) = report
+                .radii
+                .iter()
+                .find(|r| r.radius_m == radius)
+                .and_then(|r| r.rows.first())
+                .and_then(|m| m.totals.get(i % centres.len()))
+            {
+                anyhow::ensure!(
+                    total == *expected,
+                    "HTTP total {total} differs from the quadtree's {expected} at radius {radius}"
+                );
+            }
+        }
+        let load = http::Load {
+            connections: args.http_connections,
+            seconds: args.http_seconds,
+        };
+        let wrk = http::ensure_wrk().await;
+        for &radius in &args.http_radii {
+            eprintln!(
+                "  HTTP, radius {radius} m, {} connections, {} s",
+                load.connections, load.seconds
+            );
+            let result = if wrk {
+                http::run_wrk(port, centres, radius, load, &work_dir.0).await?
+            } else {
+                http::run_reqwest(port, centres, radius, load).await?
+            };
+            report.http.push(result);
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = stop.send(());
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(joined) => joined??,
+        Err(_) => eprintln!("  the HTTP server did not stop within 10 s; leaving it"),
+    }
+    result
+}
+
+async fn run_redis(
+    args: &NearbyArgs,
+    data: &[synth::SynthBusiness],
+    centres: &[geo_core::LatLon],
+    budget: Budget,
+    redis_server: &mut Option<RedisServer>,
+    report: &mut SizeReport,
+) -> anyhow::Result<()> {
+    let url = match &args.redis_url {
+        Some(url) => url.clone(),
+        None => {
+            if redis_server.is_none() {
+                eprintln!("  starting redis-server for the run");
+                *redis_server = Some(RedisServer::start().await?);
+            }
+            redis_server
+                .as_ref()
+                .map(|s| s.url.clone())
+                .context("redis-server did not start")?
+        }
+    };
+    eprintln!("  loading {} points into Redis", data.len());
+    let mut anchor = RedisAnchor::load(&url, data).await?;
+    report.notes.push(format!(
+        "Redis: GEOADD of {} points in {:.1} s; used_memory {}",
+        data.len(),
+        anchor.load_time.as_secs_f64(),
+        anchor
+            .used_memory
+            .map_or("?".into(), |b| format!("{:.1} MB ({:.0} B/point)", b as f64 / 1e6, b as f64 / data.len() as f64))
+    ));
+    for row in report.radii.iter_mut() {
+        eprintln!("  Redis, radius {} m", row.radius_m);
+        let m = anchor.nearby(centres, row.radius_m, budget).await?;
+        row.rows.push(m);
+    }
+    anchor.clear().await
+}
+
+async fn run_postgis(
+    args: &NearbyArgs,
+    data: &[synth::SynthBusiness],
+    centres: &[geo_core::LatLon],
+    budget: Budget,
+    report: &mut SizeReport,
+) -> anyhow::Result<()> {
+    eprintln!("  loading {} points into PostGIS", data.len());
+    let pg = postgis::PostGis::load(&args.postgres_url, data).await?;
+    let result = async {
+        report.notes.push(format!(
+            "PostGIS: COPY {:.1} s, GiST index + VACUUM ANALYZE {:.1} s; table {:.1} MB, index {:.1} MB",
+            pg.load_time.as_secs_f64(),
+            pg.index_time.as_secs_f64(),
+            pg.table_bytes as f64 / 1e6,
+            pg.index_bytes as f64 / 1e6
+        ));
+        if let Some(c) = centres.first() {
+            report
+                .notes
+                .push(format!("PostGIS KNN plan: {}", pg.knn_plan(*c).await?));
+        }
+        for row in report.radii.iter_mut() {
+            eprintln!("  PostGIS, radius {} m", row.radius_m);
+            row.rows.push(pg.nearby(centres, row.radius_m, budget).await?);
+        }
+        eprintln!("  PostGIS, KNN nearest 20");
+        report.nearest.push(pg.nearest(centres, budget).await?);
+        anyhow::Ok(())
+    }
+    .await;
+    pg.drop_database().await;
+    result
+}
+
+/// A directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(n: usize) -> anyhow::Result<TempDir> {
+        let path = std::env::temp_dir().join(format!("geostack-bench-{}-{n}", std::process::id()));
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether this process runs as root (so it may install missing Debian packages).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `apt-get install -y <package>`, non-interactive.
+fn apt_install(package: &str) -> anyhow::Result<()> {
+    run_quiet(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Runs a command, capturing its output; an error carries the tail of it.
+fn run_quiet(command: &mut Command) -> anyhow::Result<()> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output.stderr);
+    let tail: Vec<&str> = text.lines().rev().take(5).collect();
+    anyhow::bail!(
+        "{command:?} failed ({}): {}",
+        output.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+    )
+}

@@ -1,0 +1,190 @@
+//! The Redis anchor: the same points in one geo set of a Redis started for the run, queried
+//! with `GEOSEARCH ... BYRADIUS r m ASC COUNT 20 WITHDIST` plus `GEOSEARCHSTORE` (the count of
+//! all matches), timed together as one "total + nearest 20" operation.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use geo_core::LatLon;
+use proximity::synth::SynthBusiness;
+use redis::aio::MultiplexedConnection;
+
+use super::inprocess::PAGE;
+use super::stats::{Budget, Measurement, Recorder};
+
+const KEY: &str = "geostack:bench:businesses";
+const TMP_KEY: &str = "geostack:bench:matches";
+
+/// A `redis-server` child process, killed when dropped.
+pub struct RedisServer {
+    child: Child,
+    pub url: String,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free local port without persistence, and waits for it.
+    pub async fn start() -> anyhow::Result<RedisServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|err| {
+                if err.kind() == std::io::ErrorKind::NotFound {
+                    anyhow::anyhow!(
+                        "redis-server not found: install it with `apt-get install -y \
+                         redis-server`, or pass --redis-url or --skip-redis"
+                    )
+                } else {
+                    anyhow::Error::new(err).context("starting redis-server")
+                }
+            })?;
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        };
+        let client = redis::Client::open(server.url.as_str())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+            {
+                return Ok(server);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "redis-server did not answer within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The loaded geo set on one connection.
+pub struct RedisAnchor {
+    conn: MultiplexedConnection,
+    pub load_time: Duration,
+    pub used_memory: Option<u64>,
+}
+
+impl RedisAnchor {
+    /// Connects, replaces the geo set with `data` (member = id, ids 1..=n) in pipelined
+    /// batches of GEOADD.
+    pub async fn load(url: &str, data: &[SynthBusiness]) -> anyhow::Result<RedisAnchor> {
+        let client = redis::Client::open(url).context("parsing the Redis URL")?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let started = Instant::now();
+        redis::cmd("DEL")
+            .arg(KEY)
+            .arg(TMP_KEY)
+            .query_async::<()>(&mut conn)
+            .await?;
+        const MEMBERS_PER_GEOADD: usize = 1000;
+        const GEOADDS_PER_PIPELINE: usize = 20;
+        let mut pipe = redis::pipe();
+        let mut queued = 0;
+        for (chunk_index, chunk) in data.chunks(MEMBERS_PER_GEOADD).enumerate() {
+            let mut cmd = redis::cmd("GEOADD");
+            cmd.arg(KEY);
+            for (i, b) in chunk.iter().enumerate() {
+                let id = chunk_index * MEMBERS_PER_GEOADD + i + 1;
+                cmd.arg(b.location.lon).arg(b.location.lat).arg(id);
+            }
+            pipe.add_command(cmd).ignore();
+            queued += 1;
+            if queued == GEOADDS_PER_PIPELINE {
+                pipe.query_async::<()>(&mut conn).await?;
+                pipe = redis::pipe();
+                queued = 0;
+            }
+        }
+        if queued > 0 {
+            pipe.query_async::<()>(&mut conn).await?;
+        }
+        let load_time = started.elapsed();
+        let stored: usize = redis::cmd("ZCARD").arg(KEY).query_async(&mut conn).await?;
+        anyhow::ensure!(
+            stored == data.len(),
+            "Redis holds {stored} members, expected {} (latitudes beyond +-85.05 cannot be \
+             stored)",
+            data.len()
+        );
+        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        let used_memory = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok());
+        Ok(RedisAnchor {
+            conn,
+            load_time,
+            used_memory,
+        })
+    }
+
+    /// GEOSEARCH (first 20 with distances) + GEOSEARCHSTORE (count of all) per centre,
+    /// sequentially on one connection.
+    pub async fn nearby(
+        &mut self,
+        centres: &[LatLon],
+        radius_m: f64,
+        budget: Budget,
+    ) -> anyhow::Result<Measurement> {
+        let mut rec = Recorder::new("Redis GEOSEARCH + GEOSEARCHSTORE");
+        let started = Instant::now();
+        for c in centres {
+            if budget.should_stop(rec.len(), started.elapsed()) {
+                break;
+            }
+            let t = Instant::now();
+            let page: Vec<(String, f64)> = redis::cmd("GEOSEARCH")
+                .arg(KEY)
+                .arg("FROMLONLAT")
+                .arg(c.lon)
+                .arg(c.lat)
+                .arg("BYRADIUS")
+                .arg(radius_m)
+                .arg("m")
+                .arg("ASC")
+                .arg("COUNT")
+                .arg(PAGE)
+                .arg("WITHDIST")
+                .query_async(&mut self.conn)
+                .await?;
+            let total: usize = redis::cmd("GEOSEARCHSTORE")
+                .arg(TMP_KEY)
+                .arg(KEY)
+                .arg("FROMLONLAT")
+                .arg(c.lon)
+                .arg(c.lat)
+                .arg("BYRADIUS")
+                .arg(radius_m)
+                .arg("m")
+                .query_async(&mut self.conn)
+                .await?;
+            rec.record(t.elapsed(), total);
+            std::hint::black_box(page);
+        }
+        Ok(rec.finish(None))
+    }
+
+    /// Frees the server's memory for the next size.
+    pub async fn clear(mut self) -> anyhow::Result<()> {
+        redis::cmd("DEL")
+            .arg(KEY)
+            .arg(TMP_KEY)
+            .query_async::<()>(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+}

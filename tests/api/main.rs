@@ -1,0 +1,10 @@
+//! End-to-end tests: each starts the server on a random port and talks HTTP to it. Every
+//! test that touches a store runs twice, on the embedded default (SQLite + in-process cache)
+//! and on PostgreSQL + Redis.
+
+mod businesses;
+mod dataset;
+mod faults;
+mod helpers;
+mod ops;
+mod search;

@@ -1,0 +1,81 @@
+//! `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+
+use crate::both_backends;
+use crate::helpers::{Backend, spawn_app};
+
+async fn ops_endpoints(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "ok");
+
+    app.publish().await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    assert_eq!(ready.body["status"], "ok");
+    for check in ["database", "cache", "proximity_index"] {
+        assert_eq!(ready.body["checks"][check]["status"], "ok", "{check}");
+    }
+
+    app.get("/v1/search/nearby?latitude=1&longitude=1").await;
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/v1/search/nearby\""), "{text}");
+
+    let openapi = app.get("/openapi.json").await;
+    assert_eq!(openapi.status, 200);
+    assert!(openapi.body["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/search/nearby",
+        "/v1/search/nearest",
+        "/v1/businesses",
+        "/v1/businesses/{id}",
+        "/v1/admin/index/refresh",
+    ] {
+        assert!(openapi.body["paths"][path].is_object(), "{path} missing from openapi");
+    }
+
+    let missing = app.get("/v1/nothing-here").await;
+    assert_eq!(missing.status, 404);
+}
+both_backends!(ops_endpoints_answer, ops_endpoints);
+
+/// `RATE_LIMIT_PER_IP` limits anonymous requests per client with 429 and `Retry-After`.
+#[tokio::test]
+async fn per_ip_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut common = kit::config::CommonConfig::embedded(dir.path().to_path_buf());
+    common.rate_limit_per_ip = 3;
+    let config = geostack::app::ServerConfig {
+        common,
+        proximity: proximity::ProximityConfig {
+            sample_data: Default::default(),
+            index_refresh_at: "off".into(),
+            ..Default::default()
+        },
+    };
+    let app = geostack::app::App::build(config, geostack::app::ALL_SERVICES).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/v1/search/nearby?latitude=1&longitude=1", app.port());
+    let health = format!("http://127.0.0.1:{}/healthz", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(client.get(&url).send().await.unwrap());
+    }
+    let limited = statuses.iter().filter(|r| r.status() == 429).count();
+    assert!(limited >= 2, "{:?}", statuses.iter().map(|r| r.status()).collect::<Vec<_>>());
+    let first_limited = statuses.iter().find(|r| r.status() == 429).unwrap();
+    assert!(first_limited.headers().contains_key("retry-after"));
+    assert_eq!(
+        first_limited.headers()["content-type"],
+        "application/problem+json"
+    );
+    // Ops endpoints are never limited.
+    for _ in 0..10 {
+        assert_eq!(client.get(&health).send().await.unwrap().status(), 200);
+    }
+}
