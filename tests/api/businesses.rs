@@ -18,7 +18,9 @@ fn cafe() -> Value {
 async fn crud_with_owner_authorisation(backend: Backend) {
     let app = spawn_app(backend).await;
     let (owner, stranger) = (app.token(10), app.token(11));
-    let created = app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&cafe())).await;
+    let created = app
+        .send(Method::POST, "/v1/businesses", Some(&owner), Some(&cafe()))
+        .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["id"].as_i64().unwrap();
     assert_eq!(created.body["owner_id"], 10);
@@ -26,41 +28,75 @@ async fn crud_with_owner_authorisation(backend: Backend) {
 
     let detail = app.get(&path).await;
     assert_eq!(detail.status, 200);
-    for field in ["name", "category", "address", "city", "country", "opening_hours", "phone", "website"] {
+    for field in [
+        "name",
+        "category",
+        "address",
+        "city",
+        "country",
+        "opening_hours",
+        "phone",
+        "website",
+    ] {
         assert_eq!(detail.body[field], cafe()[field], "{field}");
     }
     assert_eq!(detail.body["latitude"], 60.1556);
 
     let mut renamed = cafe();
     renamed["name"] = json!("Café Ursula Kaivopuisto");
-    let forbidden = app.send(Method::PUT, &path, Some(&stranger), Some(&renamed)).await;
+    let forbidden = app
+        .send(Method::PUT, &path, Some(&stranger), Some(&renamed))
+        .await;
     assert_problem(&forbidden, 403, "stranger PUT");
     assert_eq!(app.get(&path).await.body["name"], "Café Ursula");
 
-    let updated = app.send(Method::PUT, &path, Some(&owner), Some(&renamed)).await;
+    let updated = app
+        .send(Method::PUT, &path, Some(&owner), Some(&renamed))
+        .await;
     assert_eq!(updated.status, 200);
     assert_eq!(updated.body["name"], "Café Ursula Kaivopuisto");
     assert_eq!(updated.body["revision"], 2);
 
     // Full replace: omitted optional fields are cleared.
-    let minimal = json!({"name": "U", "category": "cafe", "latitude": 60.1556, "longitude": 24.9563});
-    let replaced = app.send(Method::PUT, &path, Some(&app.admin_token), Some(&minimal)).await;
+    let minimal =
+        json!({"name": "U", "category": "cafe", "latitude": 60.1556, "longitude": 24.9563});
+    let replaced = app
+        .send(Method::PUT, &path, Some(&app.admin_token), Some(&minimal))
+        .await;
     assert_eq!(replaced.status, 200, "admin may update");
     assert_eq!(replaced.body["phone"], Value::Null);
 
-    assert_problem(&app.send(Method::DELETE, &path, Some(&stranger), None).await, 403, "stranger DELETE");
-    assert_eq!(app.send(Method::DELETE, &path, Some(&owner), None).await.status, 204);
+    assert_problem(
+        &app.send(Method::DELETE, &path, Some(&stranger), None).await,
+        403,
+        "stranger DELETE",
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &path, Some(&owner), None)
+            .await
+            .status,
+        204
+    );
     assert_problem(&app.get(&path).await, 404, "deleted");
-    assert_problem(&app.send(Method::DELETE, &path, Some(&owner), None).await, 404, "deleted twice");
+    assert_problem(
+        &app.send(Method::DELETE, &path, Some(&owner), None).await,
+        404,
+        "deleted twice",
+    );
 }
-both_backends!(crud_with_owner_authorisation_test, crud_with_owner_authorisation);
+both_backends!(
+    crud_with_owner_authorisation_test,
+    crud_with_owner_authorisation
+);
 
 /// Every bad request gets the right 4xx problem document, changes nothing, and the service
 /// stays up.
 async fn bad_input_is_rejected(backend: Backend) {
     let app = spawn_app(backend).await;
     let owner = app.token(20);
-    let existing = app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&cafe())).await;
+    let existing = app
+        .send(Method::POST, "/v1/businesses", Some(&owner), Some(&cafe()))
+        .await;
     let id = existing.body["id"].as_i64().unwrap();
     app.publish().await;
     let search = "/v1/search/nearby?latitude=60.1556&longitude=24.9563&radius=1000";
@@ -85,8 +121,14 @@ async fn bad_input_is_rejected(backend: Backend) {
         ("/v1/search/nearby?latitude=0&longitude=0&limit=101", 400),
         ("/v1/search/nearby?latitude=0&longitude=0&limit=ten", 400),
         ("/v1/search/nearby?latitude=0&longitude=0&cursor=%%%", 400),
-        ("/v1/search/nearby?latitude=0&longitude=0&cursor=bm90LWEtY3Vyc29y", 400),
-        ("/v1/search/nearby?latitude=0&longitude=0&open_now=maybe", 400),
+        (
+            "/v1/search/nearby?latitude=0&longitude=0&cursor=bm90LWEtY3Vyc29y",
+            400,
+        ),
+        (
+            "/v1/search/nearby?latitude=0&longitude=0&open_now=maybe",
+            400,
+        ),
         ("/v1/search/nearest?latitude=0&longitude=0&k=0", 400),
         ("/v1/search/nearest?latitude=0&longitude=0&k=101", 400),
         ("/v1/search/nearest?latitude=95&longitude=0", 400),
@@ -97,7 +139,8 @@ async fn bad_input_is_rejected(backend: Backend) {
         assert_problem(&app.get(path).await, *status, path);
     }
 
-    let too_big = json!({"name": "x".repeat(100_000), "category": "cafe", "latitude": 0, "longitude": 0});
+    let too_big =
+        json!({"name": "x".repeat(100_000), "category": "cafe", "latitude": 0, "longitude": 0});
     let mut unknown_field = cafe();
     unknown_field["stars"] = json!(5);
     let mut bad_hours = cafe();
@@ -124,10 +167,17 @@ async fn bad_input_is_rejected(backend: Backend) {
         ("array body", json!([1, 2]), 400),
     ];
     for (what, body, status) in bodies {
-        let post = app.send(Method::POST, "/v1/businesses", Some(&owner), Some(body)).await;
+        let post = app
+            .send(Method::POST, "/v1/businesses", Some(&owner), Some(body))
+            .await;
         assert_problem(&post, *status, &format!("POST {what}"));
         let put = app
-            .send(Method::PUT, &format!("/v1/businesses/{id}"), Some(&owner), Some(body))
+            .send(
+                Method::PUT,
+                &format!("/v1/businesses/{id}"),
+                Some(&owner),
+                Some(body),
+            )
             .await;
         assert_problem(&put, *status, &format!("PUT {what}"));
     }
@@ -159,43 +209,70 @@ async fn bad_input_is_rejected(backend: Backend) {
         ("garbage token", Some("not.a.jwt")),
         ("expired token", Some(expired.as_str())),
     ] {
-        let post = app.send(Method::POST, "/v1/businesses", token, Some(&cafe())).await;
+        let post = app
+            .send(Method::POST, "/v1/businesses", token, Some(&cafe()))
+            .await;
         assert_problem(&post, 401, what);
-        let delete = app.send(Method::DELETE, &format!("/v1/businesses/{id}"), token, None).await;
+        let delete = app
+            .send(Method::DELETE, &format!("/v1/businesses/{id}"), token, None)
+            .await;
         assert_problem(&delete, 401, what);
     }
     let foreign = app.token(21);
     assert_problem(
-        &app.send(Method::DELETE, &format!("/v1/businesses/{id}"), Some(&foreign), None).await,
+        &app.send(
+            Method::DELETE,
+            &format!("/v1/businesses/{id}"),
+            Some(&foreign),
+            None,
+        )
+        .await,
         403,
         "foreign delete",
     );
     assert_problem(
-        &app.send(Method::POST, "/v1/admin/index/refresh", Some(&owner), None).await,
+        &app.send(Method::POST, "/v1/admin/index/refresh", Some(&owner), None)
+            .await,
         403,
         "non-admin refresh",
     );
     assert_problem(
-        &app.send(Method::POST, "/v1/admin/index/refresh", None, None).await,
+        &app.send(Method::POST, "/v1/admin/index/refresh", None, None)
+            .await,
         401,
         "anonymous refresh",
     );
     assert_problem(
-        &app.send(Method::PUT, "/v1/businesses/999999", Some(&owner), Some(&cafe())).await,
+        &app.send(
+            Method::PUT,
+            "/v1/businesses/999999",
+            Some(&owner),
+            Some(&cafe()),
+        )
+        .await,
         404,
         "PUT unknown id",
     );
     let mut mismatched = cafe();
     mismatched["id"] = json!(id + 1);
     assert_problem(
-        &app.send(Method::PUT, &format!("/v1/businesses/{id}"), Some(&owner), Some(&mismatched)).await,
+        &app.send(
+            Method::PUT,
+            &format!("/v1/businesses/{id}"),
+            Some(&owner),
+            Some(&mismatched),
+        )
+        .await,
         400,
         "id mismatch",
     );
 
     // Nothing changed, and the service is up.
     assert_eq!(app.count_businesses().await, before_count);
-    assert_eq!(app.get(&format!("/v1/businesses/{id}")).await.body, before_detail);
+    assert_eq!(
+        app.get(&format!("/v1/businesses/{id}")).await.body,
+        before_detail
+    );
     app.publish().await;
     assert_eq!(app.get(search).await.body, before_search);
     assert_eq!(app.get("/healthz").await.status, 200);

@@ -27,7 +27,13 @@ fn fields(lat: f64, lon: f64, category: &str, i: usize) -> BusinessFields {
 }
 
 /// Points in a lat/lon box.
-fn cluster(rng: &mut StdRng, out: &mut Vec<BusinessFields>, n: usize, lat: (f64, f64), lon: (f64, f64)) {
+fn cluster(
+    rng: &mut StdRng,
+    out: &mut Vec<BusinessFields>,
+    n: usize,
+    lat: (f64, f64),
+    lon: (f64, f64),
+) {
     for _ in 0..n {
         let i = out.len();
         let category = CATEGORIES[rng.random_range(0..CATEGORIES.len())];
@@ -47,7 +53,13 @@ pub fn generate(seed: u64) -> Vec<BusinessFields> {
     // Dense city: 900 in 1.5 km x 1.5 km (400 per km^2) in Helsinki, latitude 60.
     let d_lat = 1.5 / 111.195;
     let d_lon = 1.5 / (111.195 * 60.17_f64.to_radians().cos());
-    cluster(&mut rng, &mut out, 900, (60.17, 60.17 + d_lat), (24.94, 24.94 + d_lon));
+    cluster(
+        &mut rng,
+        &mut out,
+        900,
+        (60.17, 60.17 + d_lat),
+        (24.94, 24.94 + d_lon),
+    );
     // A sparser ring around it, out to 30 km.
     cluster(&mut rng, &mut out, 300, (59.9, 60.45), (24.4, 25.5));
     // Equator and prime meridian.
@@ -79,7 +91,9 @@ pub struct Point {
 
 /// Inserts the dataset and reads back ids.
 pub async fn load(db: &Db, rows: &[BusinessFields]) -> Vec<Point> {
-    proximity::store::insert_many(db, Some(7), rows).await.unwrap();
+    proximity::store::insert_many(db, Some(7), rows)
+        .await
+        .unwrap();
     sqlx::query("SELECT id, latitude, longitude, category FROM businesses ORDER BY id")
         .fetch_all(&db.pool)
         .await
@@ -97,7 +111,12 @@ pub async fn load(db: &Db, rows: &[BusinessFields]) -> Vec<Point> {
 }
 
 /// Brute force: every point within `radius_m`, ascending (distance, id).
-pub fn brute_force(points: &[Point], center: LatLon, radius_m: f64, category: Option<&str>) -> Vec<(i64, f64)> {
+pub fn brute_force(
+    points: &[Point],
+    center: LatLon,
+    radius_m: f64,
+    category: Option<&str>,
+) -> Vec<(i64, f64)> {
     let mut hits: Vec<(i64, f64)> = points
         .iter()
         .filter(|p| category.is_none_or(|c| p.category == c))
@@ -115,8 +134,11 @@ pub fn centres(points: &[Point], radius_m: f64, n: usize, seed: u64) -> Vec<LatL
     (0..n)
         .map(|i| {
             if i % 20 == 0 {
-                return LatLon::new(rng.random_range(-90.0..=90.0), rng.random_range(-180.0..=180.0))
-                    .unwrap();
+                return LatLon::new(
+                    rng.random_range(-90.0..=90.0),
+                    rng.random_range(-180.0..=180.0),
+                )
+                .unwrap();
             }
             let p = points[rng.random_range(0..points.len())].location;
             let offset_m = rng.random_range(0.0..1.5) * radius_m;

@@ -28,9 +28,19 @@ struct RedisServer {
 
 impl RedisServer {
     fn start(port: u16) -> RedisServer {
-        let binary = std::env::var("GEO_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let binary =
+            std::env::var("GEO_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let child = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -85,13 +95,20 @@ impl PostgresServer {
     }
 
     fn start_new() -> PostgresServer {
-        let bin = std::env::var("GEO_TEST_PG_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-            let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path().join("bin"))).collect())
-                .unwrap_or_default();
-            versions.sort();
-            versions.pop().expect("PostgreSQL binaries not found; run ./scripts/test.sh")
-        });
+        let bin = std::env::var("GEO_TEST_PG_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                    .map(|d| {
+                        d.filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                versions.sort();
+                versions
+                    .pop()
+                    .expect("PostgreSQL binaries not found; run ./scripts/test.sh")
+            });
         let as_postgres_user = Command::new("id")
             .arg("-u")
             .output()
@@ -188,25 +205,44 @@ async fn redis_down_search_answers_from_the_database() {
     for i in 0..20 {
         let body = json!({"name": format!("shop {i}"), "category": "shop",
                           "latitude": 48.0 + i as f64 * 1e-4, "longitude": 11.0});
-        assert_eq!(app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&body)).await.status, 201);
+        assert_eq!(
+            app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&body))
+                .await
+                .status,
+            201
+        );
     }
     app.publish().await;
     let search = "/v1/search/nearby?latitude=48.0&longitude=11.0&radius=2000";
     let warm = app.get(search).await;
     assert_eq!(warm.body["total"], 20);
-    assert_eq!(app.get("/readyz").await.body["checks"]["cache"]["status"], "ok");
+    assert_eq!(
+        app.get("/readyz").await.body["checks"]["cache"]["status"],
+        "ok"
+    );
 
     redis.stop();
     let cold = app.get(search).await;
     assert_eq!(cold.status, 200, "{:?}", cold.body);
-    assert_eq!(cold.body, warm.body, "answers from the database are the same");
+    assert_eq!(
+        cold.body, warm.body,
+        "answers from the database are the same"
+    );
     let ready = app.get("/readyz").await;
-    assert_eq!(ready.status, 200, "a cache outage degrades, it does not stop the service");
+    assert_eq!(
+        ready.status, 200,
+        "a cache outage degrades, it does not stop the service"
+    );
     assert_eq!(ready.body["status"], "degraded");
     assert_eq!(ready.body["checks"]["cache"]["status"], "degraded");
     // Writes and publication work without the cache.
     let body = json!({"name": "late", "category": "shop", "latitude": 48.0, "longitude": 11.001});
-    assert_eq!(app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&body)).await.status, 201);
+    assert_eq!(
+        app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&body))
+            .await
+            .status,
+        201
+    );
     app.publish().await;
     assert_eq!(app.get(search).await.body["total"], 21);
 
@@ -218,7 +254,11 @@ async fn redis_down_search_answers_from_the_database() {
         if ready.body["checks"]["cache"]["status"] == "ok" {
             break;
         }
-        assert!(Instant::now() < deadline, "cache did not recover: {:?}", ready.body);
+        assert!(
+            Instant::now() < deadline,
+            "cache did not recover: {:?}",
+            ready.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get(search).await.body["total"], 21);
@@ -226,7 +266,9 @@ async fn redis_down_search_answers_from_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_writes_get_503_and_nothing_acknowledged_is_lost() {
-    let postgres = tokio::task::spawn_blocking(PostgresServer::start_new).await.unwrap();
+    let postgres = tokio::task::spawn_blocking(PostgresServer::start_new)
+        .await
+        .unwrap();
     let app = spawn_app_with(
         Backend::Postgres,
         Options {
@@ -236,27 +278,44 @@ async fn postgres_down_writes_get_503_and_nothing_acknowledged_is_lost() {
     )
     .await;
     let owner = app.token(4);
-    let acked = json!({"name": "acknowledged", "category": "cafe", "latitude": 52.5, "longitude": 13.4});
-    let created = app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&acked)).await;
+    let acked =
+        json!({"name": "acknowledged", "category": "cafe", "latitude": 52.5, "longitude": 13.4});
+    let created = app
+        .send(Method::POST, "/v1/businesses", Some(&owner), Some(&acked))
+        .await;
     assert_eq!(created.status, 201);
     let id = created.body["id"].as_i64().unwrap();
     app.publish().await;
 
     postgres.stop();
-    let lost = json!({"name": "during outage", "category": "cafe", "latitude": 52.5, "longitude": 13.4});
-    let post = app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&lost)).await;
+    let lost =
+        json!({"name": "during outage", "category": "cafe", "latitude": 52.5, "longitude": 13.4});
+    let post = app
+        .send(Method::POST, "/v1/businesses", Some(&owner), Some(&lost))
+        .await;
     assert_problem(&post, 503, "POST during outage");
     assert!(post.headers.contains_key("retry-after"));
     let put = app
-        .send(Method::PUT, &format!("/v1/businesses/{id}"), Some(&owner), Some(&lost))
+        .send(
+            Method::PUT,
+            &format!("/v1/businesses/{id}"),
+            Some(&owner),
+            Some(&lost),
+        )
         .await;
     assert_problem(&put, 503, "PUT during outage");
-    assert_problem(&app.get(&format!("/v1/businesses/{id}")).await, 503, "GET during outage");
+    assert_problem(
+        &app.get(&format!("/v1/businesses/{id}")).await,
+        503,
+        "GET during outage",
+    );
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 503);
     assert_eq!(ready.body["checks"]["database"]["status"], "down");
     // Search serves the published in-memory index meanwhile.
-    let search = app.get("/v1/search/nearby?latitude=52.5&longitude=13.4&radius=100").await;
+    let search = app
+        .get("/v1/search/nearby?latitude=52.5&longitude=13.4&radius=100")
+        .await;
     assert_eq!(search.status, 200);
     assert_eq!(search.body["total"], 1);
 
@@ -273,10 +332,18 @@ async fn postgres_down_writes_get_503_and_nothing_acknowledged_is_lost() {
             assert_eq!(reply.body["name"], "acknowledged");
             break;
         }
-        assert!(Instant::now() < deadline, "database did not come back: {:?}", reply.body);
+        assert!(
+            Instant::now() < deadline,
+            "database did not come back: {:?}",
+            reply.body
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(app.count_businesses().await, 1, "the refused write was not stored");
+    assert_eq!(
+        app.count_businesses().await,
+        1,
+        "the refused write was not stored"
+    );
     assert_eq!(app.get("/readyz").await.status, 200);
     drop(postgres);
 }

@@ -20,7 +20,12 @@ async fn ops_endpoints(backend: Backend) {
     app.get("/v1/search/nearby?latitude=1&longitude=1").await;
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
-    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = metrics.text().await.unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("route=\"/v1/search/nearby\""), "{text}");
@@ -35,7 +40,10 @@ async fn ops_endpoints(backend: Backend) {
         "/v1/businesses/{id}",
         "/v1/admin/index/refresh",
     ] {
-        assert!(openapi.body["paths"][path].is_object(), "{path} missing from openapi");
+        assert!(
+            openapi.body["paths"][path].is_object(),
+            "{path} missing from openapi"
+        );
     }
 
     let missing = app.get("/v1/nothing-here").await;
@@ -57,8 +65,13 @@ async fn per_ip_rate_limit() {
             ..Default::default()
         },
     };
-    let app = geostack::app::App::build(config, geostack::app::ALL_SERVICES).await.unwrap();
-    let url = format!("http://127.0.0.1:{}/v1/search/nearby?latitude=1&longitude=1", app.port());
+    let app = geostack::app::App::build(config, geostack::app::ALL_SERVICES)
+        .await
+        .unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/v1/search/nearby?latitude=1&longitude=1",
+        app.port()
+    );
     let health = format!("http://127.0.0.1:{}/healthz", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
@@ -67,7 +80,11 @@ async fn per_ip_rate_limit() {
         statuses.push(client.get(&url).send().await.unwrap());
     }
     let limited = statuses.iter().filter(|r| r.status() == 429).count();
-    assert!(limited >= 2, "{:?}", statuses.iter().map(|r| r.status()).collect::<Vec<_>>());
+    assert!(
+        limited >= 2,
+        "{:?}",
+        statuses.iter().map(|r| r.status()).collect::<Vec<_>>()
+    );
     let first_limited = statuses.iter().find(|r| r.status() == 429).unwrap();
     assert!(first_limited.headers().contains_key("retry-after"));
     assert_eq!(

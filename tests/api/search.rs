@@ -22,7 +22,11 @@ async fn nearby_all_pages(app: &TestApp, query: &str) -> (u64, Vec<(i64, f64)>) 
         let reply = app.get(&path).await;
         assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
         let page_total = reply.body["total"].as_u64().unwrap();
-        assert_eq!(*total.get_or_insert(page_total), page_total, "total changed between pages");
+        assert_eq!(
+            *total.get_or_insert(page_total),
+            page_total,
+            "total changed between pages"
+        );
         for b in reply.body["businesses"].as_array().unwrap() {
             out.push((b["id"].as_i64().unwrap(), b["distance_m"].as_f64().unwrap()));
         }
@@ -46,7 +50,13 @@ fn assert_same_hits(got: &[(i64, f64)], expected: &[(i64, f64)], context: &str) 
         );
     }
     for (g, e) in got.iter().zip(expected) {
-        assert!((g.1 - e.1).abs() < 1e-6, "{context}: distance of {} is {} not {}", g.0, g.1, e.1);
+        assert!(
+            (g.1 - e.1).abs() < 1e-6,
+            "{context}: distance of {} is {} not {}",
+            g.0,
+            g.1,
+            e.1
+        );
     }
 }
 
@@ -99,9 +109,15 @@ both_backends!(nearby_geohash_equals_brute_force, nearby_geohash);
 /// limit.
 async fn nearest_equals_brute_force(backend: Backend) {
     let (app, points) = loaded_app(backend, SearchEngine::Quadtree).await;
-    for (i, c) in dataset::centres(&points, 5000.0, 300, 7).into_iter().enumerate() {
+    for (i, c) in dataset::centres(&points, 5000.0, 300, 7)
+        .into_iter()
+        .enumerate()
+    {
         for (k, category) in [(1, None), (10, None), (100, None), (25, Some("fuel"))] {
-            let mut path = format!("/v1/search/nearest?latitude={}&longitude={}&k={k}", c.lat, c.lon);
+            let mut path = format!(
+                "/v1/search/nearest?latitude={}&longitude={}&k={k}",
+                c.lat, c.lon
+            );
             if let Some(cat) = category {
                 path.push_str(&format!("&category={cat}"));
             }
@@ -119,7 +135,10 @@ async fn nearest_equals_brute_force(backend: Backend) {
         }
     }
 }
-both_backends!(nearest_equals_brute_force_with_ties, nearest_equals_brute_force);
+both_backends!(
+    nearest_equals_brute_force_with_ties,
+    nearest_equals_brute_force
+);
 
 /// Small pages through the dense city: every match exactly once, in order; category filters
 /// apply before paging.
@@ -142,7 +161,10 @@ async fn paging_returns_each_match_once(backend: Backend) {
             }
             let reply = app.get(&path).await;
             assert_eq!(reply.status, 200);
-            assert_eq!(reply.body["total"].as_u64().unwrap() as usize, expected.len());
+            assert_eq!(
+                reply.body["total"].as_u64().unwrap() as usize,
+                expected.len()
+            );
             let page = reply.body["businesses"].as_array().unwrap();
             assert!(page.len() <= limit);
             seen.extend(page.iter().map(|b| {
@@ -183,11 +205,23 @@ fn nearby_ids(body: &Value) -> Vec<i64> {
 /// Writes are readable at once and searchable only after publication; both engines agree.
 async fn visibility_follows_publication(backend: Backend) {
     for engine in [SearchEngine::Quadtree, SearchEngine::Geohash] {
-        let app = spawn_app_with(backend, Options { engine, ..Options::default() }).await;
+        let app = spawn_app_with(
+            backend,
+            Options {
+                engine,
+                ..Options::default()
+            },
+        )
+        .await;
         let owner = app.token(5);
         let search = "/v1/search/nearby?latitude=10.0&longitude=10.0&radius=1000";
         let created = app
-            .send(Method::POST, "/v1/businesses", Some(&owner), Some(&business("A", 10.001, 10.0, None)))
+            .send(
+                Method::POST,
+                "/v1/businesses",
+                Some(&owner),
+                Some(&business("A", 10.001, 10.0, None)),
+            )
             .await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         let id = created.body["id"].as_i64().unwrap();
@@ -196,9 +230,17 @@ async fn visibility_follows_publication(backend: Backend) {
             format!("/v1/businesses/{id}")
         );
         assert_eq!(app.get(&format!("/v1/businesses/{id}")).await.status, 200);
-        assert_eq!(app.get(search).await.body["total"], 0, "{engine:?}: visible before publication");
+        assert_eq!(
+            app.get(search).await.body["total"],
+            0,
+            "{engine:?}: visible before publication"
+        );
         app.publish().await;
-        assert_eq!(nearby_ids(&app.get(search).await.body), vec![id], "{engine:?}");
+        assert_eq!(
+            nearby_ids(&app.get(search).await.body),
+            vec![id],
+            "{engine:?}"
+        );
 
         // Move it 50 km away: still found at the old place until the next publication.
         let moved = app
@@ -210,16 +252,27 @@ async fn visibility_follows_publication(backend: Backend) {
             )
             .await;
         assert_eq!(moved.status, 200);
-        assert_eq!(app.get(&format!("/v1/businesses/{id}")).await.body["latitude"], 10.5);
+        assert_eq!(
+            app.get(&format!("/v1/businesses/{id}")).await.body["latitude"],
+            10.5
+        );
         assert_eq!(nearby_ids(&app.get(search).await.body), vec![id]);
         app.publish().await;
-        assert!(nearby_ids(&app.get(search).await.body).is_empty(), "{engine:?}: stale after move");
+        assert!(
+            nearby_ids(&app.get(search).await.body).is_empty(),
+            "{engine:?}: stale after move"
+        );
         let far = "/v1/search/nearby?latitude=10.5&longitude=10.0&radius=500";
         assert_eq!(nearby_ids(&app.get(far).await.body), vec![id]);
 
         // Delete: gone from search at the next publication.
         let deleted = app
-            .send(Method::DELETE, &format!("/v1/businesses/{id}"), Some(&owner), None)
+            .send(
+                Method::DELETE,
+                &format!("/v1/businesses/{id}"),
+                Some(&owner),
+                None,
+            )
             .await;
         assert_eq!(deleted.status, 204);
         assert_eq!(app.get(&format!("/v1/businesses/{id}")).await.status, 404);
@@ -229,23 +282,40 @@ async fn visibility_follows_publication(backend: Backend) {
         assert!(nearby_ids(&app.get(far).await.body).is_empty());
     }
 }
-both_backends!(visibility_follows_publication_test, visibility_follows_publication);
+both_backends!(
+    visibility_follows_publication_test,
+    visibility_follows_publication
+);
 
 /// `category` and `open_now` filter before counting and paging.
 async fn filters_apply(backend: Backend) {
     let app = spawn_app(backend).await;
     let owner = app.token(9);
     let mut ids = Vec::new();
-    for (name, hours) in [("always", Some("24/7")), ("never", Some("off")), ("unknown", None)] {
+    for (name, hours) in [
+        ("always", Some("24/7")),
+        ("never", Some("off")),
+        ("unknown", None),
+    ] {
         let reply = app
-            .send(Method::POST, "/v1/businesses", Some(&owner), Some(&business(name, 20.0, 20.0, hours)))
+            .send(
+                Method::POST,
+                "/v1/businesses",
+                Some(&owner),
+                Some(&business(name, 20.0, 20.0, hours)),
+            )
             .await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
         ids.push(reply.body["id"].as_i64().unwrap());
     }
     let mut fuel = business("station", 20.0001, 20.0, None);
     fuel["category"] = json!("fuel");
-    assert_eq!(app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&fuel)).await.status, 201);
+    assert_eq!(
+        app.send(Method::POST, "/v1/businesses", Some(&owner), Some(&fuel))
+            .await
+            .status,
+        201
+    );
     app.publish().await;
     let base = "/v1/search/nearby?latitude=20.0&longitude=20.0&radius=100";
     assert_eq!(app.get(base).await.body["total"], 4);
@@ -279,7 +349,11 @@ async fn sample_data_on_first_start(backend: Backend) {
         .get("/v1/search/nearby?latitude=60.1699&longitude=24.9384&radius=1000")
         .await;
     assert_eq!(reply.status, 200);
-    assert!(reply.body["total"].as_u64().unwrap() > 100, "{:?}", reply.body["total"]);
+    assert!(
+        reply.body["total"].as_u64().unwrap() > 100,
+        "{:?}",
+        reply.body["total"]
+    );
     let first = &reply.body["businesses"][0];
     let detail = app.get(&format!("/v1/businesses/{}", first["id"])).await;
     assert_eq!(detail.status, 200);
@@ -287,11 +361,15 @@ async fn sample_data_on_first_start(backend: Backend) {
     let before = app.count_businesses().await;
     assert!(before > 1000);
     // Re-running the seeding on a store with data is a no-op.
-    let state = proximity::AppState::build(app.backends.clone(), proximity::ProximityConfig {
-        sample_data: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/helsinki.osm.pbf"),
-        index_refresh_at: "off".into(),
-        ..proximity::ProximityConfig::default()
-    })
+    let state = proximity::AppState::build(
+        app.backends.clone(),
+        proximity::ProximityConfig {
+            sample_data: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../data/helsinki.osm.pbf"),
+            index_refresh_at: "off".into(),
+            ..proximity::ProximityConfig::default()
+        },
+    )
     .await
     .unwrap();
     assert_eq!(app.count_businesses().await, before);

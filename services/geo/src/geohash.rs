@@ -66,7 +66,8 @@ impl Cell {
         }
     }
 
-    pub fn len(&self) -> u8 {
+    /// Geohash length in characters.
+    pub fn precision(&self) -> u8 {
         self.len
     }
 
@@ -133,7 +134,7 @@ impl Cell {
         let (mut lon_i, mut lat_i) = (lon_bits(self.len), lat_bits(self.len));
         for k in 0..(5 * self.len as u32) {
             bits <<= 1;
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 lon_i -= 1;
                 bits |= ((self.col >> lon_i) & 1) as u64;
             } else {
@@ -160,7 +161,7 @@ impl Cell {
                 .ok_or(GeohashError::BadChar(ch))?;
             for shift in (0..5).rev() {
                 let bit = ((value >> shift) & 1) as u32;
-                if k % 2 == 0 {
+                if k.is_multiple_of(2) {
                     col = (col << 1) | bit;
                 } else {
                     row = (row << 1) | bit;
@@ -201,9 +202,9 @@ impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bits = self.bits();
         let mut text = [0u8; MAX_LEN as usize];
-        for i in 0..self.len as usize {
+        for (i, slot) in text.iter_mut().take(self.len as usize).enumerate() {
             let shift = 5 * (self.len as usize - 1 - i);
-            text[i] = BASE32[((bits >> shift) & 31) as usize];
+            *slot = BASE32[((bits >> shift) & 31) as usize];
         }
         // The alphabet is ASCII, so this cannot fail.
         f.write_str(std::str::from_utf8(&text[..self.len as usize]).unwrap_or_default())

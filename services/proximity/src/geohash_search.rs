@@ -29,7 +29,7 @@ fn encode_ids(ids: &[i64]) -> Vec<u8> {
 }
 
 fn decode_ids(bytes: &[u8]) -> Option<Vec<i64>> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
     Some(
@@ -109,6 +109,7 @@ pub async fn hydrate(
 }
 
 /// Nearby search over the geohash index: the total and one page after `after`.
+#[allow(clippy::too_many_arguments)] // The query's parts, kept flat to mirror `Snapshot::nearby`.
 pub async fn nearby(
     db: &Db,
     cache: &Cache,

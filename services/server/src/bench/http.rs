@@ -96,11 +96,7 @@ fn path_for(c: LatLon, radius_m: f64) -> String {
 /// One request, returning the `total` the service reports (a sanity check before loading).
 pub async fn total_via_http(port: u16, c: LatLon, radius_m: f64) -> anyhow::Result<usize> {
     let url = format!("http://127.0.0.1:{port}{}", path_for(c, radius_m));
-    let body: serde_json::Value = reqwest::get(&url)
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let body: serde_json::Value = reqwest::get(&url).await?.error_for_status()?.json().await?;
     body.get("total")
         .and_then(serde_json::Value::as_u64)
         .map(|t| t as usize)
@@ -109,12 +105,7 @@ pub async fn total_via_http(port: u16, c: LatLon, radius_m: f64) -> anyhow::Resu
 
 /// Whether `wrk` can be run, installing Debian's package when root.
 pub async fn ensure_wrk() -> bool {
-    let present = || {
-        std::process::Command::new("wrk")
-            .arg("-v")
-            .output()
-            .is_ok()
-    };
+    let present = || std::process::Command::new("wrk").arg("-v").output().is_ok();
     if present() {
         return true;
     }

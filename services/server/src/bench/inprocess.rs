@@ -67,7 +67,11 @@ pub fn fields(data: &[SynthBusiness]) -> Vec<BusinessFields> {
 
 /// `count` query centres in dense areas: random data points (so density-weighted) within
 /// 20 km of a synthetic city centre, each moved by up to 50 m.
-pub fn dense_centres(data: &[SynthBusiness], count: usize, seed: u64) -> anyhow::Result<Vec<LatLon>> {
+pub fn dense_centres(
+    data: &[SynthBusiness],
+    count: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<LatLon>> {
     anyhow::ensure!(!data.is_empty(), "no data to take query centres from");
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::with_capacity(count);
@@ -79,9 +83,9 @@ pub fn dense_centres(data: &[SynthBusiness], count: usize, seed: u64) -> anyhow:
             "could not find {count} data points near a city centre"
         );
         let p = data[rng.random_range(0..data.len())].location;
-        let dense = CITIES.iter().any(|&(_, lat, lon, _)| {
-            haversine_m(p, LatLon { lat, lon }) <= DENSE_WITHIN_M
-        });
+        let dense = CITIES
+            .iter()
+            .any(|&(_, lat, lon, _)| haversine_m(p, LatLon { lat, lon }) <= DENSE_WITHIN_M);
         if !dense {
             continue;
         }
@@ -201,7 +205,14 @@ impl GeohashPath {
             }
             let t = Instant::now();
             let (total, _) = proximity::geohash_search::nearby(
-                &self.db, &self.cache, ttl, *c, radius_m, &filters, None, PAGE,
+                &self.db,
+                &self.cache,
+                ttl,
+                *c,
+                radius_m,
+                &filters,
+                None,
+                PAGE,
             )
             .await
             .map_err(|e| anyhow::anyhow!("geohash search: {e:?}"))?;
@@ -213,7 +224,14 @@ impl GeohashPath {
         for (i, c) in centres.iter().take(cold.queries()).enumerate() {
             let t = Instant::now();
             let (total, hits) = proximity::geohash_search::nearby(
-                &self.db, &self.cache, ttl, *c, radius_m, &filters, None, PAGE,
+                &self.db,
+                &self.cache,
+                ttl,
+                *c,
+                radius_m,
+                &filters,
+                None,
+                PAGE,
             )
             .await
             .map_err(|e| anyhow::anyhow!("geohash search: {e:?}"))?;
@@ -235,7 +253,11 @@ impl GeohashPath {
 
 /// Compares first pages of two engines: identical totals, ids and distances (to a micrometre:
 /// the geohash path's summaries pass through JSON). Returns a description of each mismatch.
-pub fn compare_pages(radius_m: f64, quadtree: &[(usize, Page)], other: &[(usize, Page)]) -> Vec<String> {
+pub fn compare_pages(
+    radius_m: f64,
+    quadtree: &[(usize, Page)],
+    other: &[(usize, Page)],
+) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, ((qt, qp), (ot, op))) in quadtree.iter().zip(other).enumerate() {
         let same_page = qp.len() == op.len()

@@ -46,7 +46,11 @@ pub struct NearbyArgs {
     #[arg(long, default_value = "1000000", value_delimiter = ',')]
     pub sizes: Vec<usize>,
     /// Comma-separated search radii, metres.
-    #[arg(long, default_value = "500,1000,2000,5000,20000", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "500,1000,2000,5000,20000",
+        value_delimiter = ','
+    )]
     pub radii: Vec<f64>,
     /// Queries per radius for the quadtree (in process).
     #[arg(long, default_value_t = 2000)]
@@ -125,7 +129,10 @@ async fn nearby(args: NearbyArgs) -> anyhow::Result<()> {
     drop(redis_server);
     println!("{}", report::render_targets(&reports));
     if !mismatches.is_empty() {
-        println!("\n!!! GEOHASH / QUADTREE MISMATCH ({} queries) !!!", mismatches.len());
+        println!(
+            "\n!!! GEOHASH / QUADTREE MISMATCH ({} queries) !!!",
+            mismatches.len()
+        );
         for m in mismatches.iter().take(20) {
             println!("  {m}");
         }
@@ -205,7 +212,9 @@ async fn run_size(
             loaded.publish_time.as_secs_f64()
         ));
         if args.skip_geohash {
-            report.notes.push("geohash path skipped (--skip-geohash)".into());
+            report
+                .notes
+                .push("geohash path skipped (--skip-geohash)".into());
         } else {
             let path = GeohashPath::new(loaded.db.clone(), n);
             for (i, &radius) in args.radii.iter().enumerate() {
@@ -224,16 +233,29 @@ async fn run_size(
 
     if args.skip_redis {
         report.notes.push("Redis skipped (--skip-redis)".into());
-    } else if let Err(err) = run_redis(args, &data, anchor_centres, budget, redis_server, &mut report).await {
+    } else if let Err(err) = run_redis(
+        args,
+        &data,
+        anchor_centres,
+        budget,
+        redis_server,
+        &mut report,
+    )
+    .await
+    {
         eprintln!("  Redis failed: {err:#}");
-        report.notes.push(format!("Redis anchor not measured: {err:#}"));
+        report
+            .notes
+            .push(format!("Redis anchor not measured: {err:#}"));
     }
 
     if args.skip_postgis {
         report.notes.push("PostGIS skipped (--skip-postgis)".into());
     } else if let Err(err) = run_postgis(args, &data, anchor_centres, budget, &mut report).await {
         eprintln!("  PostGIS failed: {err:#}");
-        report.notes.push(format!("PostGIS anchor not measured: {err:#}"));
+        report
+            .notes
+            .push(format!("PostGIS anchor not measured: {err:#}"));
     }
     Ok(report)
 }
@@ -324,9 +346,11 @@ async fn run_redis(
         "Redis: GEOADD of {} points in {:.1} s; used_memory {}",
         data.len(),
         anchor.load_time.as_secs_f64(),
-        anchor
-            .used_memory
-            .map_or("?".into(), |b| format!("{:.1} MB ({:.0} B/point)", b as f64 / 1e6, b as f64 / data.len() as f64))
+        anchor.used_memory.map_or("?".into(), |b| format!(
+            "{:.1} MB ({:.0} B/point)",
+            b as f64 / 1e6,
+            b as f64 / data.len() as f64
+        ))
     ));
     for row in report.radii.iter_mut() {
         eprintln!("  Redis, radius {} m", row.radius_m);

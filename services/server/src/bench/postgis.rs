@@ -76,7 +76,9 @@ impl PostGis {
             .execute(&self.pool)
             .await
         {
-            eprintln!("  PostGIS extension unavailable ({first}); installing postgresql-15-postgis-3");
+            eprintln!(
+                "  PostGIS extension unavailable ({first}); installing postgresql-15-postgis-3"
+            );
             install_postgis().context("installing PostGIS")?;
             sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
                 .execute(&self.pool)
@@ -220,9 +222,12 @@ impl PostGis {
         self.pool.close().await;
         let result = async {
             let mut conn = self.admin.connect().await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database))
-                .execute(&mut conn)
-                .await?;
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            ))
+            .execute(&mut conn)
+            .await?;
             anyhow::Ok(())
         }
         .await;

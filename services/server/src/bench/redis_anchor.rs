@@ -51,11 +51,17 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
             {
                 return Ok(server);
             }
-            anyhow::ensure!(Instant::now() < deadline, "redis-server did not answer within 10 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "redis-server did not answer within 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -120,7 +126,10 @@ impl RedisAnchor {
              stored)",
             data.len()
         );
-        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut conn).await?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await?;
         let used_memory = info
             .lines()
             .find_map(|l| l.strip_prefix("used_memory:"))

@@ -37,7 +37,11 @@ impl SizeReport {
     fn speedup(&self, radius_m: f64, prefix: &str) -> Option<f64> {
         let radius = self.radii.iter().find(|r| r.radius_m == radius_m)?;
         let quadtree = radius.rows.first()?;
-        let other = radius.rows.iter().skip(1).find(|m| m.engine.starts_with(prefix))?;
+        let other = radius
+            .rows
+            .iter()
+            .skip(1)
+            .find(|m| m.engine.starts_with(prefix))?;
         speedup(quadtree, other)
     }
 }
@@ -162,7 +166,12 @@ pub fn render_size(r: &SizeReport) -> String {
     out
 }
 
-fn check(out: &mut Vec<String>, label: &str, value: Option<(f64, String)>, pass: impl Fn(f64) -> bool) {
+fn check(
+    out: &mut Vec<String>,
+    label: &str,
+    value: Option<(f64, String)>,
+    pass: impl Fn(f64) -> bool,
+) {
     match value {
         Some((v, shown)) => out.push(format!(
             "{} {label}: {shown}",
