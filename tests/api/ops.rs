@@ -1,7 +1,7 @@
 //! `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 
 use crate::both_backends;
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, assert_problem, spawn_app};
 
 async fn ops_endpoints(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -46,8 +46,22 @@ async fn ops_endpoints(backend: Backend) {
         );
     }
 
-    let missing = app.get("/v1/nothing-here").await;
-    assert_eq!(missing.status, 404);
+    assert_problem(&app.get("/v1/nothing-here").await, 404, "unknown route");
+    let wrong_method = app
+        .send(reqwest::Method::PATCH, "/v1/search/nearby", None, None)
+        .await;
+    assert_problem(&wrong_method, 405, "wrong method");
+    // A token in the query string is honoured only on WebSocket upgrades.
+    let token = app.token(77);
+    let via_query = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/v1/admin/index/refresh?token={token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&via_query, 401, "query token on plain request");
 }
 both_backends!(ops_endpoints_answer, ops_endpoints);
 
@@ -76,8 +90,13 @@ async fn per_ip_rate_limit() {
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
-    for _ in 0..6 {
-        statuses.push(client.get(&url).send().await.unwrap());
+    for i in 0..6 {
+        // Carrying an (unchecked) Authorization header must not exempt a client.
+        let mut request = client.get(&url);
+        if i % 2 == 1 {
+            request = request.bearer_auth("anything");
+        }
+        statuses.push(request.send().await.unwrap());
     }
     let limited = statuses.iter().filter(|r| r.status() == 429).count();
     assert!(

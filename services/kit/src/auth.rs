@@ -154,6 +154,16 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
             .eq_ignore_ascii_case("bearer")
             .then(|| token.trim().to_string());
     }
+    // Browsers cannot set headers on a WebSocket upgrade, so only there may the token ride in
+    // the query string (where it would otherwise end up in access logs).
+    let is_upgrade = parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        return None;
+    }
     let query = parts.uri.query()?;
     query
         .split('&')

@@ -162,13 +162,17 @@ impl LocalCache {
 
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisCache> {
-        let client = redis::Client::open(url)?;
+        use anyhow::Context;
+        let client = redis::Client::open(url).context("parsing REDIS_URL")?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(500)))
             .set_number_of_retries(1);
-        // Starting while Redis is down is allowed: the manager reconnects in the background.
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        // Redis must answer at start-up (a typo in REDIS_URL should fail fast); once running,
+        // the manager reconnects in the background after outages.
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .context("connecting to REDIS_URL")?;
         Ok(RedisCache {
             conn,
             prefix: Arc::from(prefix),

@@ -21,6 +21,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// and (when enabled) the per-IP rate limit.
 pub fn with_common_layers(router: Router, rate_limit_per_ip: u32) -> Router {
     let mut router = router
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::ops::track_metrics));
     if rate_limit_per_ip > 0 {
@@ -28,11 +30,20 @@ pub fn with_common_layers(router: Router, rate_limit_per_ip: u32) -> Router {
         router = router.layer(axum::middleware::from_fn_with_state(limiter, limit_per_ip));
     }
     router
+        // A request that takes this long is stuck on a dependency: 503, as for an outage.
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
         .layer(TraceLayer::new_for_http())
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> crate::ApiError {
+    crate::ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> crate::ApiError {
+    crate::ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 /// Binds the listener (port 0 picks a free one).

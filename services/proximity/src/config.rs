@@ -37,7 +37,7 @@ pub struct ProximityConfig {
     #[arg(long, env = "CACHE_TTL_S", default_value_t = 86_400)]
     pub cache_ttl_s: u64,
 
-    /// OSM extract loaded into an empty business table at start-up; empty to disable.
+    /// OSM extract loaded into an empty business table at start-up; `off` to disable.
     #[arg(long, env = "SAMPLE_DATA", default_value = "data/helsinki.osm.pbf")]
     pub sample_data: PathBuf,
 }

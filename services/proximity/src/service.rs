@@ -18,7 +18,7 @@ use crate::config::{ProximityConfig, parse_refresh_at};
 use crate::geohash_search::{business_key, cell_key};
 use crate::import;
 use crate::snapshot::Snapshot;
-use crate::store;
+use crate::store::{self, PublicationDiff};
 
 /// State shared by every request handler and background task.
 #[derive(Clone)]
@@ -86,7 +86,7 @@ impl AppState {
 
     async fn seed_if_empty(&self) -> anyhow::Result<()> {
         let path = &self.inner.config.sample_data;
-        if path.as_os_str().is_empty() {
+        if path.as_os_str().is_empty() || path.as_os_str() == "off" {
             return Ok(());
         }
         let db = &self.inner.backends.db;
@@ -110,19 +110,7 @@ impl AppState {
         let diff = store::publish(&self.inner.backends.db)
             .await
             .context("publishing the index")?;
-        // Only what changed is invalidated: a publication never empties the whole cache at
-        // once (the design's warning). A search racing with the commit could refill a key with
-        // the old list, so the same keys are invalidated once more shortly after.
-        let mut keys: Vec<String> = diff.touched_cells.iter().map(|c| cell_key(c)).collect();
-        keys.extend(diff.touched_ids.iter().map(|id| business_key(*id)));
-        self.invalidate(&keys).await;
-        let cache = self.inner.backends.cache.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            for chunk in keys.chunks(1000) {
-                let _ = cache.delete_many(chunk).await;
-            }
-        });
+        invalidate_published(&self.inner.backends.cache, &diff, SecondPass::Spawn).await;
         let started = std::time::Instant::now();
         self.rebuild_locked().await?;
         let published = Published {
@@ -135,14 +123,6 @@ impl AppState {
         tracing::info!(?published, "index published");
         metrics::counter!("proximity_index_publications_total").increment(1);
         Ok(published)
-    }
-
-    async fn invalidate(&self, keys: &[String]) {
-        for chunk in keys.chunks(1000) {
-            if let Err(err) = self.inner.backends.cache.delete_many(chunk).await {
-                tracing::warn!(error = %err, "cache invalidation failed; entries expire by TTL");
-            }
-        }
     }
 
     /// Rebuilds the in-memory index when a newer publication exists.
@@ -244,4 +224,47 @@ fn locate_sample(path: &Path) -> Option<std::path::PathBuf> {
         }
     }
     None
+}
+
+/// When the second invalidation pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondPass {
+    /// In a background task (servers).
+    Spawn,
+    /// Before returning (one-shot commands that exit right after).
+    Wait,
+}
+
+/// Deletes the cache keys a publication made stale: only the changed cells and businesses, so
+/// a publication never empties the whole cache at once (the design's load-spike warning). A
+/// search racing with the commit could refill a key with the old value, so the same keys are
+/// deleted once more two seconds later.
+pub async fn invalidate_published(
+    cache: &kit::cache::Cache,
+    diff: &PublicationDiff,
+    second: SecondPass,
+) {
+    let mut keys: Vec<String> = diff.touched_cells.iter().map(|c| cell_key(c)).collect();
+    keys.extend(diff.touched_ids.iter().map(|id| business_key(*id)));
+    delete_keys(cache, &keys).await;
+    let cache = cache.clone();
+    let again = async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        delete_keys(&cache, &keys).await;
+    };
+    match second {
+        SecondPass::Spawn => {
+            tokio::spawn(again);
+        }
+        SecondPass::Wait => again.await,
+    }
+}
+
+async fn delete_keys(cache: &kit::cache::Cache, keys: &[String]) {
+    for chunk in keys.chunks(1000) {
+        if let Err(err) = cache.delete_many(chunk).await {
+            tracing::warn!(error = %err, "cache invalidation failed; entries expire by CACHE_TTL_S");
+            return;
+        }
+    }
 }

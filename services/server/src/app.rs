@@ -51,8 +51,9 @@ impl App {
                     .title("geostack")
                     .version(env!("CARGO_PKG_VERSION"))
                     .description(Some(
-                        "Proximity, nearby-friends and navigation services. Errors are RFC 9457 \
-                         problem documents. Map data © OpenStreetMap contributors.",
+                        "Geospatial backend: the proximity service (nearby search, nearest-k, \
+                         businesses). Errors are RFC 9457 problem documents. Sample data © \
+                         OpenStreetMap contributors.",
                     ))
                     .build(),
             )

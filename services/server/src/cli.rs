@@ -134,6 +134,12 @@ async fn import_businesses(args: ImportBusinessesArgs) -> anyhow::Result<()> {
         println!("not published: search sees the changes after the next publication");
     } else {
         let published = proximity::store::publish(&backends.db).await?;
+        proximity::service::invalidate_published(
+            &backends.cache,
+            &published,
+            proximity::service::SecondPass::Wait,
+        )
+        .await;
         println!(
             "published index version {} ({} businesses, {} changed, {} removed); running services pick it up within INDEX_POLL_INTERVAL_S",
             published.version, published.businesses, published.changed, published.removed

@@ -148,7 +148,13 @@ async fn run_size(
     redis_server: &mut Option<RedisServer>,
     mismatches: &mut Vec<String>,
 ) -> anyhow::Result<SizeReport> {
-    eprintln!("== {n} businesses (seed {})", args.seed);
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into());
+    eprintln!(
+        "== {n} businesses (seed {}), load average {load_average}",
+        args.seed
+    );
     let seed = args.seed;
     let started = Instant::now();
     let data = Arc::new(tokio::task::spawn_blocking(move || synth::generate(n, seed)).await?);
@@ -171,6 +177,7 @@ async fn run_size(
         index_bytes: snapshot.index_bytes(),
         node_count: snapshot.tree().node_count(),
         leaf_capacity: args.leaf_capacity,
+        load_average,
         radii: Vec::new(),
         nearest: Vec::new(),
         http: Vec::new(),

@@ -21,6 +21,8 @@ pub struct SizeReport {
     pub index_bytes: usize,
     pub node_count: usize,
     pub leaf_capacity: usize,
+    /// `/proc/loadavg` when the size started (other work on the machine skews timings).
+    pub load_average: String,
     pub radii: Vec<RadiusReport>,
     /// Quadtree nearest-20 first, then PostGIS KNN when it ran.
     pub nearest: Vec<Measurement>,
@@ -113,6 +115,11 @@ pub fn render_size(r: &SizeReport) -> String {
         r.bytes_per_business(),
         r.node_count,
         r.leaf_capacity
+    );
+    let _ = writeln!(
+        out,
+        "load average when this size started: {}",
+        r.load_average
     );
     let _ = writeln!(
         out,
