@@ -3,6 +3,7 @@
 //! and on PostgreSQL + Redis.
 
 mod businesses;
+mod cli;
 mod dataset;
 mod faults;
 mod helpers;

@@ -205,6 +205,29 @@ mod tests {
     }
 
     #[test]
+    fn generated_secret_is_private_and_shared() {
+        let dir = std::env::temp_dir().join(format!("kit-auth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let server = Auth::load(None, &dir).unwrap();
+        let cli = Auth::load(None, &dir).unwrap();
+        let token = cli.mint(7, false, 60).unwrap();
+        assert_eq!(server.verify(&token).unwrap().user_id, 7);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // JWT_SECRET wins over the file.
+        let explicit = Auth::load(Some("explicit"), &dir).unwrap();
+        assert!(explicit.verify(&token).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn expired_tokens_are_rejected() {
         let auth = Auth::from_secret(b"s");
         let claims = Claims {
