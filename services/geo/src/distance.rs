@@ -43,13 +43,155 @@ impl Origin {
         }
     }
 
+    /// The haversine term `h`; the distance is `2 R asin(sqrt(h))`.
     #[inline]
-    pub(crate) fn distance_m(&self, lat: f64, lon: f64) -> f64 {
+    fn haversine_term(&self, lat: f64, lon: f64) -> f64 {
         let d_phi = (lat - self.lat).to_radians();
         let d_lambda = (lon - self.lon).to_radians();
-        let h = (d_phi * 0.5).sin().powi(2)
-            + self.cos_lat * lat.to_radians().cos() * (d_lambda * 0.5).sin().powi(2);
+        (d_phi * 0.5).sin().powi(2)
+            + self.cos_lat * lat.to_radians().cos() * (d_lambda * 0.5).sin().powi(2)
+    }
+
+    #[inline]
+    fn distance_from_term(h: f64) -> f64 {
         2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    }
+
+    #[inline]
+    pub(crate) fn distance_m(&self, lat: f64, lon: f64) -> f64 {
+        Self::distance_from_term(self.haversine_term(lat, lon))
+    }
+}
+
+/// Relative width of the band around the threshold in which [`Circle::contains`] falls back to
+/// the full distance: many orders of magnitude above the rounding error of `h`.
+const TERM_BAND: f64 = 1e-10;
+
+/// Degrees added to the circle's bounding box so that rounding never rejects a point inside.
+const BOX_SLACK_DEG: f64 = 1e-9;
+
+/// A search circle with precomputed bounds, for deciding membership of many points quickly
+/// and with exactly the answer of `haversine_m(center, p) <= radius_m`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Circle {
+    pub(crate) origin: Origin,
+    pub(crate) radius_m: f64,
+    /// Points with a haversine term below this are inside, above `term_out` outside.
+    term_in: f64,
+    term_out: f64,
+    lat_lo: f64,
+    lat_hi: f64,
+    /// Half-width in longitude; `None` when the circle spans every longitude (it holds a pole).
+    lon_half: Option<f64>,
+}
+
+impl Circle {
+    pub(crate) fn new(center: LatLon, radius_m: f64) -> Circle {
+        let angular = (radius_m / EARTH_RADIUS_M).max(0.0);
+        let half = (angular * 0.5).min(std::f64::consts::FRAC_PI_2);
+        let term = half.sin().powi(2);
+        let d_lat = angular.to_degrees();
+        let contains_pole = center.lat + d_lat >= 90.0 || center.lat - d_lat <= -90.0;
+        let sin_ratio = angular.sin() / center.lat.to_radians().cos();
+        let lon_half = if contains_pole
+            || angular >= std::f64::consts::FRAC_PI_2
+            || !sin_ratio.is_finite()
+            || sin_ratio >= 1.0
+        {
+            None
+        } else {
+            Some(sin_ratio.asin().to_degrees() + BOX_SLACK_DEG)
+        };
+        Circle {
+            origin: Origin::new(center),
+            radius_m,
+            term_in: term * (1.0 - TERM_BAND),
+            term_out: if angular >= std::f64::consts::PI {
+                f64::INFINITY
+            } else {
+                term * (1.0 + TERM_BAND)
+            },
+            lat_lo: center.lat - d_lat - BOX_SLACK_DEG,
+            lat_hi: center.lat + d_lat + BOX_SLACK_DEG,
+            lon_half,
+        }
+    }
+
+    /// Whether the point is within the radius (same answer as the full haversine).
+    #[inline]
+    pub(crate) fn contains(&self, lat: f64, lon: f64) -> bool {
+        if lat < self.lat_lo || lat > self.lat_hi {
+            return false;
+        }
+        if let Some(half) = self.lon_half {
+            let d = (lon - self.origin.lon).abs();
+            if d.min(360.0 - d) > half {
+                return false;
+            }
+        }
+        let h = self.origin.haversine_term(lat, lon);
+        if h < self.term_in {
+            true
+        } else if h > self.term_out {
+            false
+        } else {
+            Origin::distance_from_term(h) <= self.radius_m
+        }
+    }
+
+    /// The point's distance when it is within the radius.
+    #[inline]
+    pub(crate) fn distance_if_within(&self, lat: f64, lon: f64) -> Option<f64> {
+        if lat < self.lat_lo || lat > self.lat_hi {
+            return None;
+        }
+        if let Some(half) = self.lon_half {
+            let d = (lon - self.origin.lon).abs();
+            if d.min(360.0 - d) > half {
+                return None;
+            }
+        }
+        let h = self.origin.haversine_term(lat, lon);
+        if h > self.term_out {
+            return None;
+        }
+        let d = Origin::distance_from_term(h);
+        (d <= self.radius_m).then_some(d)
+    }
+
+    /// Cheap test: the box lies outside the circle's bounding box.
+    #[inline]
+    pub(crate) fn box_disjoint(&self, b: &BBox) -> bool {
+        if b.lat_max < self.lat_lo || b.lat_min > self.lat_hi {
+            return true;
+        }
+        match self.lon_half {
+            None => false,
+            Some(half) => {
+                let (lo, hi) = (self.origin.lon - half, self.origin.lon + half);
+                ![-360.0, 0.0, 360.0]
+                    .iter()
+                    .any(|shift| b.lon_min <= hi + shift && b.lon_max >= lo + shift)
+            }
+        }
+    }
+
+    /// Cheap test: the box lies inside the circle's bounding box (necessary, not sufficient,
+    /// for lying inside the circle).
+    #[inline]
+    pub(crate) fn box_within_bounds(&self, b: &BBox) -> bool {
+        if b.lat_min < self.lat_lo || b.lat_max > self.lat_hi {
+            return false;
+        }
+        match self.lon_half {
+            None => true,
+            Some(half) => {
+                let (lo, hi) = (self.origin.lon - half, self.origin.lon + half);
+                [-360.0, 0.0, 360.0]
+                    .iter()
+                    .any(|shift| b.lon_min >= lo + shift && b.lon_max <= hi + shift)
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::distance::{Origin, bbox_max_distance_m, bbox_min_distance_m};
+use crate::distance::{Circle, Origin, bbox_max_distance_m, bbox_min_distance_m};
 use crate::{BBox, LatLon};
 
 /// Metres by which node bounds are widened, far above the floating-point error of the bounds
@@ -171,19 +171,19 @@ impl QuadTree {
         if self.entries.is_empty() {
             return 0;
         }
-        let origin = Origin::new(center);
+        let circle = Circle::new(center, radius_m);
         let matches = |e: &Entry| category.is_none_or(|c| e.category == c);
         let mut count = 0;
         let mut stack = vec![0usize];
         while let Some(index) = stack.pop() {
             let node = &self.nodes[index];
-            if node.start == node.end
-                || bbox_min_distance_m(center, &node.bbox) - BOUND_MARGIN_M > radius_m
-            {
+            if node.start == node.end || circle.box_disjoint(&node.bbox) {
                 continue;
             }
             let points = &self.entries[node.start as usize..node.end as usize];
-            if bbox_max_distance_m(center, &node.bbox) + BOUND_MARGIN_M <= radius_m {
+            if circle.box_within_bounds(&node.bbox)
+                && bbox_max_distance_m(center, &node.bbox) + BOUND_MARGIN_M <= radius_m
+            {
                 count += match category {
                     None => points.len(),
                     Some(_) => points.iter().filter(|e| matches(e)).count(),
@@ -191,7 +191,7 @@ impl QuadTree {
             } else if node.first_child == 0 {
                 count += points
                     .iter()
-                    .filter(|e| matches(e) && origin.distance_m(e.lat, e.lon) <= radius_m)
+                    .filter(|e| matches(e) && circle.contains(e.lat, e.lon))
                     .count();
             } else {
                 let first = node.first_child as usize;
@@ -222,6 +222,9 @@ impl QuadTree {
             tree: self,
             center,
             origin: Origin::new(center),
+            circle: max_distance_m
+                .is_finite()
+                .then(|| Circle::new(center, max_distance_m)),
             max_distance_m,
             category,
             after,
@@ -247,6 +250,8 @@ pub struct Nearest<'a> {
     tree: &'a QuadTree,
     center: LatLon,
     origin: Origin,
+    /// Bounds for a finite search radius (none for plain nearest-k).
+    circle: Option<Circle>,
     max_distance_m: f64,
     category: Option<u32>,
     after: Option<(f64, u32)>,
@@ -317,7 +322,11 @@ impl Iterator for Nearest<'_> {
                     if node.first_child != 0 {
                         for child in node.first_child..node.first_child + 4 {
                             let child_node = &self.tree.nodes[child as usize];
-                            if child_node.start == child_node.end {
+                            if child_node.start == child_node.end
+                                || self
+                                    .circle
+                                    .is_some_and(|c| c.box_disjoint(&child_node.bbox))
+                            {
                                 continue;
                             }
                             let bound = (bbox_min_distance_m(self.center, &child_node.bbox)
@@ -337,10 +346,13 @@ impl Iterator for Nearest<'_> {
                         if self.category.is_some_and(|c| e.category != c) {
                             continue;
                         }
-                        let d = self.origin.distance_m(e.lat, e.lon);
-                        if d > self.max_distance_m {
-                            continue;
-                        }
+                        let d = match &self.circle {
+                            Some(circle) => match circle.distance_if_within(e.lat, e.lon) {
+                                Some(d) => d,
+                                None => continue,
+                            },
+                            None => self.origin.distance_m(e.lat, e.lon),
+                        };
                         if let Some((after_d, after_slot)) = self.after
                             && (d, e.slot) <= (after_d, after_slot)
                         {
@@ -371,6 +383,18 @@ mod tests {
                 // Half in a dense cluster, the rest anywhere, with some exact duplicates.
                 let (lat, lon) = if i % 2 == 0 {
                     (rng.random_range(60.15..60.2), rng.random_range(24.9..25.0))
+                } else if i % 5 == 1 {
+                    // Both sides of the antimeridian.
+                    let lon = rng.random_range(179.7..=180.0);
+                    (
+                        rng.random_range(-17.2..-16.9),
+                        if i % 3 == 0 { lon } else { -lon },
+                    )
+                } else if i % 5 == 3 {
+                    (
+                        rng.random_range(89.7..=90.0),
+                        rng.random_range(-180.0..=180.0),
+                    )
                 } else if i % 7 == 0 {
                     (60.17, 24.95)
                 } else {
@@ -429,9 +453,19 @@ mod tests {
         let entries = random_entries(&mut rng, 20_000);
         for cap in [1, 8, 100] {
             let tree = QuadTree::build(entries.clone(), cap);
-            for _ in 0..60 {
-                let c = LatLon::new(rng.random_range(60.1..60.25), rng.random_range(24.8..25.1))
-                    .unwrap();
+            for q in 0..90 {
+                let c = match q % 3 {
+                    0 => LatLon::new(rng.random_range(60.1..60.25), rng.random_range(24.8..25.1)),
+                    1 => LatLon::new(rng.random_range(-17.3..-16.8), {
+                        let lon: f64 = rng.random_range(179.5..=180.0);
+                        if q % 2 == 0 { lon } else { -lon }
+                    }),
+                    _ => LatLon::new(
+                        rng.random_range(89.5..=90.0),
+                        rng.random_range(-180.0..=180.0),
+                    ),
+                }
+                .unwrap();
                 let r = [500.0, 2000.0, 20000.0][rng.random_range(0..3)];
                 let cat = [None, Some(1)][rng.random_range(0..2)];
                 let expected = brute(&entries, c, r, cat);
