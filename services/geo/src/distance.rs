@@ -61,6 +61,29 @@ impl Origin {
     pub(crate) fn distance_m(&self, lat: f64, lon: f64) -> f64 {
         Self::distance_from_term(self.haversine_term(lat, lon))
     }
+
+    /// A cheap lower bound of the distance to any point of the box, metres.
+    ///
+    /// `h = sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2)`; over the box, `|Δφ|` is at least the
+    /// latitude gap, `|Δλ|` at least the longitude gap and `cos φ2` at least the cosine of the
+    /// box's largest absolute latitude, so plugging those in bounds `h` from below.
+    #[inline]
+    pub(crate) fn box_lower_bound_m(&self, b: &BBox) -> f64 {
+        let lat_gap = (b.lat_min - self.lat).max(self.lat - b.lat_max).max(0.0);
+        let lon_gap = if (b.lon_min..=b.lon_max).contains(&self.lon) {
+            0.0
+        } else {
+            let west = (b.lon_min - self.lon).rem_euclid(360.0);
+            let east = (self.lon - b.lon_max).rem_euclid(360.0);
+            west.min(east).min(180.0)
+        };
+        let far_lat = b.lat_min.abs().max(b.lat_max.abs()).min(90.0);
+        let h = (lat_gap.to_radians() * 0.5).sin().powi(2)
+            + self.cos_lat.max(0.0)
+                * far_lat.to_radians().cos().max(0.0)
+                * (lon_gap.to_radians() * 0.5).sin().powi(2);
+        Self::distance_from_term(h)
+    }
 }
 
 /// Relative width of the band around the threshold in which [`Circle::contains`] falls back to
@@ -304,6 +327,11 @@ mod tests {
             );
             let Ok(p) = p else { continue };
             let lo = bbox_min_distance_m(p, &b);
+            let cheap = Origin::new(p).box_lower_bound_m(&b);
+            assert!(
+                cheap <= lo + 1e-6,
+                "cheap bound {cheap} above exact {lo} for {p:?} {b:?}"
+            );
             let hi = bbox_max_distance_m(p, &b);
             for i in 0..=20 {
                 for j in 0..=20 {

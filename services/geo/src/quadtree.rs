@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::distance::{Circle, Origin, bbox_max_distance_m, bbox_min_distance_m};
+use crate::distance::{Circle, Origin};
 use crate::{BBox, LatLon};
 
 /// Metres by which node bounds are widened, far above the floating-point error of the bounds
@@ -172,6 +172,9 @@ impl QuadTree {
             return 0;
         }
         let circle = Circle::new(center, radius_m);
+        // A node is wholly inside when its corners are inside a slightly smaller circle (the
+        // farthest point of a box is a corner; the margin absorbs rounding).
+        let inner = Circle::new(center, radius_m - BOUND_MARGIN_M);
         let matches = |e: &Entry| category.is_none_or(|c| e.category == c);
         let mut count = 0;
         let mut stack = vec![0usize];
@@ -181,8 +184,12 @@ impl QuadTree {
                 continue;
             }
             let points = &self.entries[node.start as usize..node.end as usize];
-            if circle.box_within_bounds(&node.bbox)
-                && bbox_max_distance_m(center, &node.bbox) + BOUND_MARGIN_M <= radius_m
+            let b = &node.bbox;
+            if circle.box_within_bounds(b)
+                && inner.contains(b.lat_min, b.lon_min)
+                && inner.contains(b.lat_min, b.lon_max)
+                && inner.contains(b.lat_max, b.lon_min)
+                && inner.contains(b.lat_max, b.lon_max)
             {
                 count += match category {
                     None => points.len(),
@@ -220,7 +227,6 @@ impl QuadTree {
         }
         Nearest {
             tree: self,
-            center,
             origin: Origin::new(center),
             circle: max_distance_m
                 .is_finite()
@@ -248,7 +254,6 @@ fn partition(slice: &mut [Entry], left: impl Fn(&Entry) -> bool) -> usize {
 /// Iterator returned by [`QuadTree::nearest`].
 pub struct Nearest<'a> {
     tree: &'a QuadTree,
-    center: LatLon,
     origin: Origin,
     /// Bounds for a finite search radius (none for plain nearest-k).
     circle: Option<Circle>,
@@ -329,7 +334,7 @@ impl Iterator for Nearest<'_> {
                             {
                                 continue;
                             }
-                            let bound = (bbox_min_distance_m(self.center, &child_node.bbox)
+                            let bound = (self.origin.box_lower_bound_m(&child_node.bbox)
                                 - BOUND_MARGIN_M)
                                 .max(0.0);
                             if bound <= self.max_distance_m {
