@@ -9,7 +9,12 @@ async fn ops_endpoints(backend: Backend) {
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "ok");
 
-    app.publish().await;
+    let published = app.publish().await;
+    let status = app.get("/v1/admin/index").await;
+    assert_eq!(status.status, 200);
+    assert_eq!(status.body["version"], published["version"]);
+    assert_eq!(status.body["search_engine"], "quadtree");
+    assert!(status.body["index_bytes"].is_u64());
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 200, "{:?}", ready.body);
     assert_eq!(ready.body["status"], "ok");

@@ -60,6 +60,26 @@ fn summary_from_row(row: &AnyRow) -> Result<Summary> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the twelve business fields in column order: name, category, address, city, state,
+/// country, postcode, latitude, longitude, opening_hours, phone, website.
+fn bind_fields<'q>(query: AnyQuery<'q>, f: &'q BusinessFields) -> AnyQuery<'q> {
+    query
+        .bind(&f.name)
+        .bind(&f.category)
+        .bind(&f.address)
+        .bind(&f.city)
+        .bind(&f.state)
+        .bind(&f.country)
+        .bind(&f.postcode)
+        .bind(f.location.lat)
+        .bind(f.location.lon)
+        .bind(&f.opening_hours)
+        .bind(&f.phone)
+        .bind(&f.website)
+}
+
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)
         .map(|i| format!("${i}"))
@@ -88,19 +108,7 @@ pub async fn insert_business(db: &Db, owner_id: i64, f: &BusinessFields) -> Resu
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14) \
          RETURNING {BUSINESS_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(&f.name)
-        .bind(&f.category)
-        .bind(&f.address)
-        .bind(&f.city)
-        .bind(&f.state)
-        .bind(&f.country)
-        .bind(&f.postcode)
-        .bind(f.location.lat)
-        .bind(f.location.lon)
-        .bind(&f.opening_hours)
-        .bind(&f.phone)
-        .bind(&f.website)
+    let row = bind_fields(sqlx::query(&sql), f)
         .bind(owner_id)
         .bind(now_s())
         .fetch_one(&db.pool)
@@ -116,19 +124,7 @@ pub async fn replace_business(db: &Db, id: i64, f: &BusinessFields) -> Result<Op
          phone = $11, website = $12, revision = revision + 1, updated_at = $13 \
          WHERE id = $14 RETURNING {BUSINESS_COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(&f.name)
-        .bind(&f.category)
-        .bind(&f.address)
-        .bind(&f.city)
-        .bind(&f.state)
-        .bind(&f.country)
-        .bind(&f.postcode)
-        .bind(f.location.lat)
-        .bind(f.location.lon)
-        .bind(&f.opening_hours)
-        .bind(&f.phone)
-        .bind(&f.website)
+    let row = bind_fields(sqlx::query(&sql), f)
         .bind(now_s())
         .bind(id)
         .fetch_optional(&db.pool)
@@ -188,22 +184,7 @@ pub async fn upsert_imported(db: &Db, records: &[ImportedBusiness]) -> Result<u6
         );
         let mut query = sqlx::query(&sql);
         for r in chunk {
-            let f = &r.fields;
-            query = query
-                .bind(&r.osm_ref)
-                .bind(&f.name)
-                .bind(&f.category)
-                .bind(&f.address)
-                .bind(&f.city)
-                .bind(&f.state)
-                .bind(&f.country)
-                .bind(&f.postcode)
-                .bind(f.location.lat)
-                .bind(f.location.lon)
-                .bind(&f.opening_hours)
-                .bind(&f.phone)
-                .bind(&f.website)
-                .bind(now);
+            query = bind_fields(query.bind(&r.osm_ref), &r.fields).bind(now);
         }
         changed += query.execute(&mut *tx).await?.rows_affected();
     }
@@ -390,6 +371,8 @@ pub async fn publish(db: &Db) -> Result<PublicationDiff> {
         removed_ids.push(id);
     }
 
+    // In key order, so the index B-tree is appended to rather than split at random.
+    index_inserts.sort_unstable();
     for (cell, id) in &index_deletes {
         sqlx::query("DELETE FROM geohash_index WHERE geohash = $1 AND business_id = $2")
             .bind(cell)

@@ -361,7 +361,10 @@ async fn run_redis(
     ));
     for row in report.radii.iter_mut() {
         eprintln!("  Redis, radius {} m", row.radius_m);
-        let m = anchor.nearby(centres, row.radius_m, budget).await?;
+        let m = anchor
+            .nearby(centres, row.radius_m, budget)
+            .await
+            .with_context(|| format!("Redis at radius {} m", row.radius_m))?;
         row.rows.push(m);
     }
     anchor.clear().await

@@ -86,8 +86,12 @@ impl RedisAnchor {
     /// batches of GEOADD.
     pub async fn load(url: &str, data: &[SynthBusiness]) -> anyhow::Result<RedisAnchor> {
         let client = redis::Client::open(url).context("parsing the Redis URL")?;
+        // A GEOSEARCHSTORE over hundreds of thousands of matches takes longer than the
+        // client's default response timeout (500 ms).
+        let config = redis::AsyncConnectionConfig::new()
+            .set_response_timeout(Some(Duration::from_secs(300)));
         let mut conn = client
-            .get_multiplexed_async_connection()
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .with_context(|| format!("connecting to {url}"))?;
         let started = Instant::now();

@@ -127,8 +127,10 @@ pub fn render_size(r: &SizeReport) -> String {
          the same list for every engine (slower engines run its first queries).\n\
          in-process engines: one query at a time on one thread (queries/s on one core); Redis \
          and PostGIS: one connection, one query at a time (queries/s = 1 / mean latency).\n\
+         mean total = mean matches within r over the engine's own queries (the quadtree's \
+         over all centres, so it can differ from the others' even when every total agrees).\n\
          speed-up = engine's mean per-query time / quadtree's on the same centres; |dtotal| = \
-         mean |total - quadtree total|."
+         mean |total - quadtree total| on the same centres."
     );
     for radius in &r.radii {
         let _ = writeln!(
