@@ -251,18 +251,18 @@ async fn run_size(
     .await
     {
         eprintln!("  Redis failed: {err:#}");
-        report
-            .notes
-            .push(format!("Redis anchor not measured: {err:#}"));
+        report.notes.push(format!(
+            "Redis anchor stopped (the rows above are what ran): {err:#}"
+        ));
     }
 
     if args.skip_postgis {
         report.notes.push("PostGIS skipped (--skip-postgis)".into());
     } else if let Err(err) = run_postgis(args, &data, anchor_centres, budget, &mut report).await {
         eprintln!("  PostGIS failed: {err:#}");
-        report
-            .notes
-            .push(format!("PostGIS anchor not measured: {err:#}"));
+        report.notes.push(format!(
+            "PostGIS anchor stopped (the rows above are what ran): {err:#}"
+        ));
     }
     Ok(report)
 }
