@@ -5,11 +5,6 @@
 
 use clap::Parser;
 
-/// mimalloc: measurably faster than the system allocator for the many small, short-lived
-/// allocations of request handling (`bench nearby`, HTTP row).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = geostack::cli::Cli::parse();

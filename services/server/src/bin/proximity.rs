@@ -4,11 +4,6 @@
 use clap::Parser;
 use geostack::app::Service;
 
-/// mimalloc: measurably faster than the system allocator for the many small, short-lived
-/// allocations of request handling (`bench nearby`, HTTP row).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = geostack::cli::Cli::parse();
