@@ -43,6 +43,18 @@ impl Origin {
         }
     }
 
+    pub(crate) fn lat(&self) -> f64 {
+        self.lat
+    }
+
+    pub(crate) fn lon(&self) -> f64 {
+        self.lon
+    }
+
+    pub(crate) fn cos_lat(&self) -> f64 {
+        self.cos_lat
+    }
+
     /// The haversine term `h`; the distance is `2 R asin(sqrt(h))`.
     #[inline]
     fn haversine_term(&self, lat: f64, lon: f64) -> f64 {

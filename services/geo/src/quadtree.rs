@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::EARTH_RADIUS_M;
 use crate::distance::{Circle, Origin};
 use crate::{BBox, LatLon};
 
@@ -266,6 +267,9 @@ pub struct Nearest<'a> {
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Node(u32),
+    /// A point keyed by a cheap lower bound of its distance, not yet measured; index into
+    /// `entries`. Most points of an expanded leaf are never measured.
+    Unmeasured(u32),
     /// Index into `entries`, and the entry's slot.
     Point(u32, u32),
 }
@@ -283,7 +287,8 @@ impl Candidate {
     fn rank(&self) -> (u8, u32) {
         match self.kind {
             Kind::Node(i) => (0, i),
-            Kind::Point(_, slot) => (1, slot),
+            Kind::Unmeasured(i) => (1, i),
+            Kind::Point(_, slot) => (2, slot),
         }
     }
 }
@@ -346,29 +351,60 @@ impl Iterator for Nearest<'_> {
                         }
                         continue;
                     }
+                    // Lower bounds without trigonometry: d >= R |dlat| and, since
+                    // sin(x) >= 2x/pi on [0, pi/2], d >= (2R/pi) sqrt(cos lat1 cos lat2) |dlon|,
+                    // with cos lat2 at least that of the leaf's largest absolute latitude.
+                    let far_lat = node
+                        .bbox
+                        .lat_min
+                        .abs()
+                        .max(node.bbox.lat_max.abs())
+                        .min(90.0);
+                    let lon_scale = 2.0 * EARTH_RADIUS_M / std::f64::consts::PI
+                        * (self.origin.cos_lat().max(0.0) * far_lat.to_radians().cos().max(0.0))
+                            .sqrt();
                     for i in node.start..node.end {
                         let e = &self.tree.entries[i as usize];
                         if self.category.is_some_and(|c| e.category != c) {
                             continue;
                         }
-                        let d = match &self.circle {
-                            Some(circle) => match circle.distance_if_within(e.lat, e.lon) {
-                                Some(d) => d,
-                                None => continue,
-                            },
-                            None => self.origin.distance_m(e.lat, e.lon),
+                        let d_lat = (e.lat - self.origin.lat()).abs().to_radians();
+                        let d_lon = {
+                            let d = (e.lon - self.origin.lon()).abs();
+                            d.min(360.0 - d).to_radians()
                         };
-                        if let Some((after_d, after_slot)) = self.after
-                            && (d, e.slot) <= (after_d, after_slot)
-                        {
+                        let bound = ((EARTH_RADIUS_M * d_lat).max(lon_scale * d_lon)
+                            * (1.0 - 1e-9)
+                            - BOUND_MARGIN_M)
+                            .max(0.0);
+                        if bound > self.max_distance_m {
                             continue;
                         }
-                        // Points are keyed by their index in `entries`; the slot decides ties.
                         self.heap.push(Candidate {
-                            key_m: d,
-                            kind: Kind::Point(i, e.slot),
+                            key_m: bound,
+                            kind: Kind::Unmeasured(i),
                         });
                     }
+                }
+                Kind::Unmeasured(i) => {
+                    let e = &self.tree.entries[i as usize];
+                    let d = match &self.circle {
+                        Some(circle) => match circle.distance_if_within(e.lat, e.lon) {
+                            Some(d) => d,
+                            None => continue,
+                        },
+                        None => self.origin.distance_m(e.lat, e.lon),
+                    };
+                    if let Some((after_d, after_slot)) = self.after
+                        && (d, e.slot) <= (after_d, after_slot)
+                    {
+                        continue;
+                    }
+                    // The slot decides ties between points at the same distance.
+                    self.heap.push(Candidate {
+                        key_m: d,
+                        kind: Kind::Point(i, e.slot),
+                    });
                 }
             }
         }
