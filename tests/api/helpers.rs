@@ -56,6 +56,7 @@ pub struct Options {
     /// Overrides the backend's database URL (fault tests bring their own server).
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    pub index_poll_interval_s: u64,
 }
 
 impl Default for Options {
@@ -65,6 +66,7 @@ impl Default for Options {
             sample_data: None,
             database_url: None,
             redis_url: None,
+            index_poll_interval_s: 5,
         }
     }
 }
@@ -123,6 +125,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         search_engine: options.engine,
         sample_data: options.sample_data.clone().unwrap_or_default(),
         index_refresh_at: "off".into(),
+        index_poll_interval_s: options.index_poll_interval_s,
         ..ProximityConfig::default()
     };
     let config = ServerConfig { common, proximity };

@@ -376,3 +376,38 @@ async fn sample_data_on_first_start(backend: Backend) {
     assert_eq!(state.snapshot().len() as i64, before);
 }
 both_backends!(sample_data_loads_on_first_start, sample_data_on_first_start);
+
+/// Two instances on one PostgreSQL + Redis: a publication made through one goes live on the
+/// other at its next poll, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_instances_pick_up_a_publication() {
+    let url = crate::helpers::fresh_postgres_database(&crate::helpers::test_database_url()).await;
+    let options = Options {
+        database_url: Some(url),
+        index_poll_interval_s: 1,
+        ..Options::default()
+    };
+    let first = spawn_app_with(Backend::Postgres, options.clone()).await;
+    let second = spawn_app_with(Backend::Postgres, options).await;
+    let search = "/v1/search/nearby?latitude=30.0&longitude=30.0&radius=500";
+    let created = first
+        .send(
+            Method::POST,
+            "/v1/businesses",
+            Some(&first.token(8)),
+            Some(&business("B", 30.0, 30.0, None)),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let id = created.body["id"].as_i64().unwrap();
+    first.publish().await;
+    assert_eq!(nearby_ids(&first.get(search).await.body), vec![id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while nearby_ids(&second.get(search).await.body) != vec![id] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "second instance never picked it up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -1,8 +1,8 @@
 //! The one distance model of the project: great-circle distance on a sphere.
 //!
 //! Every service measures with [`haversine_m`]; search results must equal a brute-force scan
-//! with this function, so bounds used for pruning ([`bbox_min_distance_m`],
-//! [`bbox_max_distance_m`]) are exact up to floating-point error and callers add a margin.
+//! with this function, so bounds used for pruning ([`bbox_min_distance_m`], `Circle`) are
+//! exact up to floating-point error and callers add a margin.
 
 use crate::{BBox, LatLon};
 
@@ -152,17 +152,23 @@ impl Circle {
         }
     }
 
-    /// Whether the point is within the radius (same answer as the full haversine).
+    /// Whether the point lies in the circle's bounding box (cheap rejection).
     #[inline]
-    pub(crate) fn contains(&self, lat: f64, lon: f64) -> bool {
+    fn in_bounds(&self, lat: f64, lon: f64) -> bool {
         if lat < self.lat_lo || lat > self.lat_hi {
             return false;
         }
-        if let Some(half) = self.lon_half {
+        self.lon_half.is_none_or(|half| {
             let d = (lon - self.origin.lon).abs();
-            if d.min(360.0 - d) > half {
-                return false;
-            }
+            d.min(360.0 - d) <= half
+        })
+    }
+
+    /// Whether the point is within the radius (same answer as the full haversine).
+    #[inline]
+    pub(crate) fn contains(&self, lat: f64, lon: f64) -> bool {
+        if !self.in_bounds(lat, lon) {
+            return false;
         }
         let h = self.origin.haversine_term(lat, lon);
         if h < self.term_in {
@@ -177,14 +183,8 @@ impl Circle {
     /// The point's distance when it is within the radius.
     #[inline]
     pub(crate) fn distance_if_within(&self, lat: f64, lon: f64) -> Option<f64> {
-        if lat < self.lat_lo || lat > self.lat_hi {
+        if !self.in_bounds(lat, lon) {
             return None;
-        }
-        if let Some(half) = self.lon_half {
-            let d = (lon - self.origin.lon).abs();
-            if d.min(360.0 - d) > half {
-                return None;
-            }
         }
         let h = self.origin.haversine_term(lat, lon);
         if h > self.term_out {
@@ -250,26 +250,6 @@ pub fn bbox_min_distance_m(p: LatLon, b: &BBox) -> f64 {
     meridian_segment_distance(p, b.lon_min, b.lat_min, b.lat_max).min(meridian_segment_distance(
         p, b.lon_max, b.lat_min, b.lat_max,
     ))
-}
-
-/// Longest great-circle distance from `p` to any point of the box, metres.
-///
-/// On a parallel the distance grows with the longitude difference and on a meridian it is
-/// unimodal with a minimum, so the maximum over the boundary is at a corner; the maximum over
-/// the box is on its boundary unless the box holds `p`'s antipode, which callers with radii of
-/// at most a few hundred kilometres never meet (then the corners underestimate and the box is
-/// merely not treated as fully inside).
-pub fn bbox_max_distance_m(p: LatLon, b: &BBox) -> f64 {
-    let corners = [
-        (b.lat_min, b.lon_min),
-        (b.lat_min, b.lon_max),
-        (b.lat_max, b.lon_min),
-        (b.lat_max, b.lon_max),
-    ];
-    corners
-        .iter()
-        .map(|&(lat, lon)| haversine_raw(p.lat, p.lon, lat, lon))
-        .fold(0.0, f64::max)
 }
 
 fn lon_within(lon: f64, min: f64, max: f64) -> bool {
@@ -344,7 +324,17 @@ mod tests {
                 cheap <= lo + 1e-6,
                 "cheap bound {cheap} above exact {lo} for {p:?} {b:?}"
             );
-            let hi = bbox_max_distance_m(p, &b);
+            // The quadtree counts a node as wholly inside when its corners are: the farthest
+            // point of a box must be a corner.
+            let hi = [
+                (b.lat_min, b.lon_min),
+                (b.lat_min, b.lon_max),
+                (b.lat_max, b.lon_min),
+                (b.lat_max, b.lon_max),
+            ]
+            .iter()
+            .map(|&(lat, lon)| haversine_raw(p.lat, p.lon, lat, lon))
+            .fold(0.0, f64::max);
             for i in 0..=20 {
                 for j in 0..=20 {
                     let lat = b.lat_min + (b.lat_max - b.lat_min) * i as f64 / 20.0;
@@ -356,7 +346,7 @@ mod tests {
                     );
                     assert!(
                         d <= hi + 1e-6,
-                        "max bound {hi} < sampled {d} for {p:?} {b:?}"
+                        "farthest corner {hi} < sampled {d} for {p:?} {b:?}"
                     );
                 }
             }

@@ -21,5 +21,5 @@ pub mod quadtree;
 
 pub use coord::{CoordError, LatLon};
 pub use cover::{covering_cells, precision_for_radius};
-pub use distance::{EARTH_RADIUS_M, bbox_max_distance_m, bbox_min_distance_m, haversine_m};
+pub use distance::{EARTH_RADIUS_M, bbox_min_distance_m, haversine_m};
 pub use geohash::{BBox, Cell};

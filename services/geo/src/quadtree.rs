@@ -174,7 +174,9 @@ impl QuadTree {
         }
         let circle = Circle::new(center, radius_m);
         // A node is wholly inside when its corners are inside a slightly smaller circle (the
-        // farthest point of a box is a corner; the margin absorbs rounding).
+        // farthest point of a box is a corner: along a parallel the distance grows with the
+        // longitude difference, along a meridian it has one minimum; the margin absorbs
+        // rounding).
         let inner = Circle::new(center, radius_m - BOUND_MARGIN_M);
         let matches = |e: &Entry| category.is_none_or(|c| e.category == c);
         let mut count = 0;
