@@ -1,0 +1,205 @@
+//! `import roads`: OSM file -> graph -> tiles -> a new published version.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::build::{BuildReport, GraphBuilder};
+use crate::graph::Graph;
+use crate::ids::Level;
+use crate::store::{LevelSummary, Manifest, StoreError, TileEntry, TileStore};
+use crate::tile::FORMAT_VERSION;
+use crate::tiling;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: osm::Error },
+    #[error("{0} holds no routable roads; nothing was published")]
+    NoRoads(String),
+    #[error("cutting tiles: {0}")]
+    Tiling(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("import task failed: {0}")]
+    Task(String),
+}
+
+/// The import's phases, for progress reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Bytes of the input consumed.
+    Reading,
+    /// Bytes of tiles written.
+    Writing,
+}
+
+/// What an import did, printed as the CLI's summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportSummary {
+    pub version: String,
+    pub source: String,
+    pub source_bytes: u64,
+    pub graph: BuildReport,
+    pub levels: Vec<LevelSummary>,
+    pub tile_bytes: u64,
+    pub seconds: f64,
+    pub read_seconds: f64,
+    pub build_seconds: f64,
+    pub write_seconds: f64,
+    /// Peak resident memory of the process (VmHWM), when the platform reports it.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Reads an OSM file (PBF, XML or XML.gz) into a graph.
+pub fn build_graph(
+    path: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(Graph, BuildReport), ImportError> {
+    let mut builder = GraphBuilder::new();
+    osm::read_with_progress(path, |e| builder.add(e), &mut progress).map_err(|source| {
+        ImportError::Read { path: path.display().to_string(), source }
+    })?;
+    Ok(builder.finish())
+}
+
+/// Builds a graph from OSM data held in memory (fixtures).
+pub fn build_graph_from_bytes(bytes: &[u8]) -> Result<(Graph, BuildReport), osm::Error> {
+    let format = osm::Format::detect(bytes).unwrap_or(osm::Format::Xml);
+    let mut builder = GraphBuilder::new();
+    osm::read_from(bytes, format, |e| builder.add(e))?;
+    Ok(builder.finish())
+}
+
+/// Peak resident set size of this process, from `/proc/self/status`.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Tiles of a graph, encoded, with their manifest entries.
+pub fn encode_tiles(graph: &Graph) -> Result<(Vec<(Level, u32, Vec<u8>)>, Vec<TileEntry>), ImportError> {
+    let tiles = tiling::cut(graph).map_err(ImportError::Tiling)?;
+    let mut encoded = Vec::with_capacity(tiles.len());
+    let mut entries = Vec::with_capacity(tiles.len());
+    for data in tiles {
+        let level = Level::from_u8(data.level).expect("cut writes known levels");
+        let bytes = data.encode();
+        entries.push(TileEntry {
+            level,
+            id: data.tile_id,
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(&bytes),
+        });
+        encoded.push((level, data.tile_id, bytes));
+    }
+    Ok((encoded, entries))
+}
+
+/// Imports `path` into `store` as a new version and publishes it. Nothing is published
+/// unless every tile and the manifest were written.
+pub async fn import_roads(
+    path: &Path,
+    store: &TileStore,
+    progress: impl Fn(Phase, u64, u64) + Send + Sync + 'static,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let progress = std::sync::Arc::new(progress);
+    let reader_progress = std::sync::Arc::clone(&progress);
+    let owned = path.to_owned();
+    let (graph, report, read_seconds, build_seconds) = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let mut builder = GraphBuilder::new();
+        osm::read_with_progress(&owned, |e| builder.add(e), |done, total| {
+            reader_progress(Phase::Reading, done, total)
+        })
+        .map_err(|source| ImportError::Read { path: owned.display().to_string(), source })?;
+        let read = t.elapsed().as_secs_f64();
+        let (graph, report) = builder.finish();
+        Ok::<_, ImportError>((graph, report, read, t.elapsed().as_secs_f64() - read))
+    })
+    .await
+    .map_err(|e| ImportError::Task(e.to_string()))??;
+    if graph.edges.is_empty() {
+        return Err(ImportError::NoRoads(path.display().to_string()));
+    }
+    let t = Instant::now();
+    let (encoded, entries) = tokio::task::spawn_blocking(move || {
+        let out = encode_tiles(&graph);
+        out.map(|(e, t)| (e, t, bbox(&graph)))
+    })
+    .await
+    .map_err(|e| ImportError::Task(e.to_string()))?
+    .map(|(encoded, entries, bbox)| ((encoded, bbox), entries))?;
+    let (encoded, bbox) = encoded;
+    let levels: Vec<LevelSummary> = Level::ALL
+        .iter()
+        .map(|&level| {
+            let of_level = entries.iter().filter(|e| e.level == level);
+            LevelSummary {
+                level,
+                tile_size_deg: level.tile_size_deg(),
+                tiles: of_level.clone().count() as u64,
+                bytes: of_level.map(|e| e.bytes).sum(),
+            }
+        })
+        .collect();
+    let tile_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
+    let now = chrono::Utc::now();
+    let content = entries.iter().fold(crc32fast::Hasher::new(), |mut h, e| {
+        h.update(&e.crc32.to_le_bytes());
+        h
+    });
+    let version = format!("{}-{:08x}", now.format("%Y%m%dT%H%M%S%3fZ"), content.finalize());
+    let source_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        version: version.clone(),
+        created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        source: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        source_bytes,
+        nodes: report.graph_nodes,
+        edges: report.graph_edges,
+        forbidden_turns: report.forbidden_turns,
+        bbox,
+        levels: levels.clone(),
+        tiles: entries,
+        report: serde_json::to_value(&report).expect("report serialises"),
+    };
+    let mut written = 0;
+    store
+        .write_version(&manifest, encoded, |len| {
+            written += len;
+            progress(Phase::Writing, written, tile_bytes);
+        })
+        .await?;
+    store.publish(&version).await?;
+    let write_seconds = t.elapsed().as_secs_f64();
+    Ok(ImportSummary {
+        version,
+        source: path.display().to_string(),
+        source_bytes,
+        graph: report,
+        levels,
+        tile_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        read_seconds,
+        build_seconds,
+        write_seconds,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+fn bbox(graph: &Graph) -> [f64; 4] {
+    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for n in &graph.nodes {
+        b[0] = b[0].min(n.lat());
+        b[1] = b[1].min(n.lon());
+        b[2] = b[2].max(n.lat());
+        b[3] = b[3].max(n.lon());
+    }
+    b
+}

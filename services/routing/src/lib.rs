@@ -1,0 +1,33 @@
+//! Routing graph and tiles: the offline half of navigation.
+//!
+//! - [`tags`], [`restriction`]: what OSM ways and relations mean per travel [`Mode`].
+//! - [`build`]: OSM elements -> the in-memory [`Graph`] (intersections as nodes, degree-2
+//!   chains as edges with shapes, forbidden turns, small components marked).
+//! - [`ids`], [`tile`], [`tiling`]: three levels of tiles, their binary format, cutting the
+//!   graph into tiles and stitching tiles back.
+//! - [`store`]: versions of tiles in object storage, published by switching one pointer.
+//! - [`import`]: the operator pipeline tying these together.
+//! - [`reference`]: the exact Dijkstra every faster router is checked against.
+//! - [`cost`]: the one place an edge's travel time comes from.
+
+pub mod build;
+pub mod components;
+pub mod cost;
+pub mod graph;
+pub mod ids;
+pub mod import;
+pub mod mode;
+pub mod reference;
+pub mod restriction;
+pub mod store;
+pub mod tags;
+pub mod tile;
+pub mod tiling;
+
+pub use build::{BuildReport, GraphBuilder};
+pub use graph::{Edge, ForbiddenTurn, Graph, Node};
+pub use ids::{GraphId, Level};
+pub use mode::{Mode, ModeMask};
+pub use store::{Manifest, TileStore};
+pub use tile::Tile;
+pub use tiling::TileSet;
