@@ -202,8 +202,12 @@ impl GraphBuilder {
             }
             let speed_kmh = ferry_speed(&way.attrs, chains.iter().map(|c| c.2).sum());
             for (start, end, length) in chains {
-                let shape: Vec<(i32, i32)> = run[start..=end].iter().map(|&(_, c)| point(c)).collect();
-                let (a, b) = (node_of_coord[run[start].1 as usize], node_of_coord[run[end].1 as usize]);
+                let shape: Vec<(i32, i32)> =
+                    run[start..=end].iter().map(|&(_, c)| point(c)).collect();
+                let (a, b) = (
+                    node_of_coord[run[start].1 as usize],
+                    node_of_coord[run[end].1 as usize],
+                );
                 let template = Edge {
                     source: a,
                     target: b,
@@ -251,9 +255,10 @@ fn segment_m(a: (i32, i32), b: (i32, i32)) -> f64 {
 /// Ferries with a `duration` travel at their scheduled speed.
 fn ferry_speed(attrs: &WayAttrs, way_length_m: f64) -> u8 {
     match attrs.ferry_duration_s {
-        Some(seconds) if attrs.flags & flags::FERRY != 0 => {
-            (way_length_m / f64::from(seconds) * 3.6).round().clamp(1.0, 250.0) as u8
-        }
+        Some(seconds) if attrs.flags & flags::FERRY != 0 => (way_length_m / f64::from(seconds)
+            * 3.6)
+            .round()
+            .clamp(1.0, 250.0) as u8,
         _ => attrs.speed_kmh,
     }
 }
@@ -298,7 +303,11 @@ fn resolve_restrictions(
         for &f in &from {
             if r.only {
                 for &o in outgoing.iter().filter(|o| !to.contains(o)) {
-                    forbidden.push(ForbiddenTurn { to: o, from: f, modes: r.modes });
+                    forbidden.push(ForbiddenTurn {
+                        to: o,
+                        from: f,
+                        modes: r.modes,
+                    });
                 }
             } else {
                 for &t in &to {
@@ -307,7 +316,11 @@ fn resolve_restrictions(
                     if fe.way_id == te.way_id && fe.seg != te.seg {
                         continue;
                     }
-                    forbidden.push(ForbiddenTurn { to: t, from: f, modes: r.modes });
+                    forbidden.push(ForbiddenTurn {
+                        to: t,
+                        from: f,
+                        modes: r.modes,
+                    });
                 }
             }
         }

@@ -8,14 +8,17 @@
 use crate::tags::RoadClass;
 
 /// The three levels of detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// Motorways, trunks and primaries (and their links): 1° tiles.
+    /// Motorways, trunks and primaries (and their links): 1/4° tiles (about 28 km).
     Highway = 0,
-    /// Secondaries and tertiaries (and links): 0.25° tiles.
+    /// Secondaries and tertiaries (and links): 1/32° tiles (about 3.5 km).
     Arterial = 1,
-    /// Everything else, ferries included: 1/32° tiles (about 3.5 km north–south).
+    /// Everything else, ferries included: 1/128° tiles (about 870 m north–south), small
+    /// enough that the sample data (central Helsinki) spans several.
     Local = 2,
 }
 
@@ -37,9 +40,9 @@ impl Level {
     /// Tile edge length in degrees (powers of two, so grid arithmetic is exact).
     pub fn tile_size_deg(self) -> f64 {
         match self {
-            Level::Highway => 1.0,
-            Level::Arterial => 0.25,
-            Level::Local => 1.0 / 32.0,
+            Level::Highway => 0.25,
+            Level::Arterial => 1.0 / 32.0,
+            Level::Local => 1.0 / 128.0,
         }
     }
 
@@ -88,7 +91,10 @@ pub const MAX_INDEX: u32 = (1 << 24) - 1;
 
 impl GraphId {
     pub fn new(level: Level, tile: u32, index: u32) -> GraphId {
-        assert!(index <= MAX_INDEX, "tile index {index} over the 24-bit limit");
+        assert!(
+            index <= MAX_INDEX,
+            "tile index {index} over the 24-bit limit"
+        );
         GraphId((level as u64) << 56 | u64::from(tile) << 24 | u64::from(index))
     }
 
@@ -120,7 +126,10 @@ mod tests {
     #[test]
     fn graph_ids_pack() {
         let id = GraphId::new(Level::Arterial, 1_036_799, 16_000_000);
-        assert_eq!((id.level(), id.tile(), id.index()), (Level::Arterial, 1_036_799, 16_000_000));
+        assert_eq!(
+            (id.level(), id.tile(), id.index()),
+            (Level::Arterial, 1_036_799, 16_000_000)
+        );
         assert_eq!(GraphId::from_packed(id.packed()), id);
     }
 
@@ -130,7 +139,7 @@ mod tests {
         let t = l.tile_of(60.17, 24.94);
         let ((s, w), (n, e)) = l.tile_bounds(t);
         assert!(s <= 60.17 && 60.17 < n && w <= 24.94 && 24.94 < e);
-        assert_eq!(Level::Highway.tile_of(90.0, 180.0), 180 * 360 - 1);
+        assert_eq!(Level::Highway.tile_of(90.0, 180.0), 720 * 1440 - 1);
         assert_eq!(Level::Highway.tile_of(-90.0, -180.0), 0);
     }
 }

@@ -59,7 +59,10 @@ pub fn build_graph(
 ) -> Result<(Graph, BuildReport), ImportError> {
     let mut builder = GraphBuilder::new();
     osm::read_with_progress(path, |e| builder.add(e), &mut progress).map_err(|source| {
-        ImportError::Read { path: path.display().to_string(), source }
+        ImportError::Read {
+            path: path.display().to_string(),
+            source,
+        }
     })?;
     Ok(builder.finish())
 }
@@ -81,7 +84,9 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Tiles of a graph, encoded, with their manifest entries.
-pub fn encode_tiles(graph: &Graph) -> Result<(Vec<(Level, u32, Vec<u8>)>, Vec<TileEntry>), ImportError> {
+pub fn encode_tiles(
+    graph: &Graph,
+) -> Result<(Vec<(Level, u32, Vec<u8>)>, Vec<TileEntry>), ImportError> {
     let tiles = tiling::cut(graph).map_err(ImportError::Tiling)?;
     let mut encoded = Vec::with_capacity(tiles.len());
     let mut entries = Vec::with_capacity(tiles.len());
@@ -113,10 +118,15 @@ pub async fn import_roads(
     let (graph, report, read_seconds, build_seconds) = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
         let mut builder = GraphBuilder::new();
-        osm::read_with_progress(&owned, |e| builder.add(e), |done, total| {
-            reader_progress(Phase::Reading, done, total)
-        })
-        .map_err(|source| ImportError::Read { path: owned.display().to_string(), source })?;
+        osm::read_with_progress(
+            &owned,
+            |e| builder.add(e),
+            |done, total| reader_progress(Phase::Reading, done, total),
+        )
+        .map_err(|source| ImportError::Read {
+            path: owned.display().to_string(),
+            source,
+        })?;
         let read = t.elapsed().as_secs_f64();
         let (graph, report) = builder.finish();
         Ok::<_, ImportError>((graph, report, read, t.elapsed().as_secs_f64() - read))
@@ -153,13 +163,20 @@ pub async fn import_roads(
         h.update(&e.crc32.to_le_bytes());
         h
     });
-    let version = format!("{}-{:08x}", now.format("%Y%m%dT%H%M%S%3fZ"), content.finalize());
+    let version = format!(
+        "{}-{:08x}",
+        now.format("%Y%m%dT%H%M%S%3fZ"),
+        content.finalize()
+    );
     let source_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         version: version.clone(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        source: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        source: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         source_bytes,
         nodes: report.graph_nodes,
         edges: report.graph_edges,
@@ -194,7 +211,12 @@ pub async fn import_roads(
 }
 
 fn bbox(graph: &Graph) -> [f64; 4] {
-    let mut b = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for n in &graph.nodes {
         b[0] = b[0].min(n.lat());
         b[1] = b[1].min(n.lon());

@@ -42,7 +42,9 @@ pub fn distances(graph: &Graph, source: u32, mode: Mode) -> Vec<f64> {
             node_cost[v as usize] = cost;
         }
         for next in graph.out_edges(v) {
-            let Some(c) = graph.edges[next as usize].cost(mode) else { continue };
+            let Some(c) = graph.edges[next as usize].cost(mode) else {
+                continue;
+            };
             if graph.is_forbidden(e, next, mode) {
                 continue;
             }
@@ -73,11 +75,19 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
     let mut node_cost: HashMap<i64, f64> = HashMap::new();
     let mut edge_cost: HashMap<GraphId, f64> = HashMap::new();
     let mut heap = BinaryHeap::new();
-    let relax = |from: Option<GraphId>, node: GraphId, base: f64, edge_cost: &mut HashMap<GraphId, f64>, heap: &mut BinaryHeap<Reverse<(u64, u64)>>| {
-        let Some(tile) = tiles.tile_of(node) else { return };
+    let relax = |from: Option<GraphId>,
+                 node: GraphId,
+                 base: f64,
+                 edge_cost: &mut HashMap<GraphId, f64>,
+                 heap: &mut BinaryHeap<Reverse<(u64, u64)>>| {
+        let Some(tile) = tiles.tile_of(node) else {
+            return;
+        };
         let copies = std::iter::once(node).chain(tile.transitions(node.index()));
         for copy in copies {
-            let Some(t) = tiles.tile_of(copy) else { continue };
+            let Some(t) = tiles.tile_of(copy) else {
+                continue;
+            };
             for e in t.out_edges(copy.index()) {
                 let edge = t.edge(e);
                 if edge.access & mode.bit().0 == 0 {
@@ -85,7 +95,9 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
                 }
                 let id = GraphId::new(copy.level(), copy.tile(), e);
                 if let Some(from) = from
-                    && t.forbidden(e).iter().any(|f| f.from.to_native() == from.packed() && f.modes & mode.bit().0 != 0)
+                    && t.forbidden(e)
+                        .iter()
+                        .any(|f| f.from.to_native() == from.packed() && f.modes & mode.bit().0 != 0)
                 {
                     continue;
                 }
@@ -114,7 +126,9 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
         if cost > edge_cost[&e] {
             continue;
         }
-        let Some(tile) = tiles.tile_of(e) else { continue };
+        let Some(tile) = tiles.tile_of(e) else {
+            continue;
+        };
         let target = GraphId::from_packed(tile.edge(e.index()).target.to_native());
         if let Some(osm) = tiles.osm_id(target) {
             let best = node_cost.entry(osm).or_insert(f64::INFINITY);

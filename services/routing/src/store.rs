@@ -33,7 +33,12 @@ pub enum StoreError {
     #[error("tile storage: {0}")]
     Storage(#[from] object_store::Error),
     #[error("tile {level}/{id} of version {version}: {source}")]
-    Tile { version: String, level: &'static str, id: u32, source: TileError },
+    Tile {
+        version: String,
+        level: &'static str,
+        id: u32,
+        source: TileError,
+    },
     #[error("manifest of version {version} is unreadable: {reason}")]
     Manifest { version: String, reason: String },
     #[error("version {0} is not stored here")]
@@ -103,7 +108,10 @@ impl TileStore {
     /// `AWS_*` variables), `memory://` (tests), `file:///abs/dir` or a plain directory path
     /// (created if missing).
     pub fn open(url: &str) -> Result<TileStore, StoreError> {
-        let bad = |reason: String| StoreError::Url { url: url.to_string(), reason };
+        let bad = |reason: String| StoreError::Url {
+            url: url.to_string(),
+            reason,
+        };
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -122,10 +130,15 @@ impl TileStore {
             return Err(bad("expected a directory, file:// or s3:// URL".into()));
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
-        std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad(format!("cannot create the directory: {e}")))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| bad(e.to_string()))?;
-        Ok(TileStore { store: Arc::new(store), prefix: Path::default(), url: url.to_string() })
+        Ok(TileStore {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            url: url.to_string(),
+        })
     }
 
     #[cfg(feature = "s3")]
@@ -133,7 +146,10 @@ impl TileStore {
         let store = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
-            .map_err(|e| StoreError::Url { url: url.to_string(), reason: e.to_string() })?;
+            .map_err(|e| StoreError::Url {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(TileStore {
             store: Arc::new(store),
             prefix: Path::from(prefix.trim_matches('/')),
@@ -166,7 +182,10 @@ impl TileStore {
     }
 
     pub fn tile_path(&self, version: &str, level: Level, id: u32) -> Path {
-        self.path(&format!("{VERSIONS}/{version}/tiles/{}/{id}.gst", level.as_str()))
+        self.path(&format!(
+            "{VERSIONS}/{version}/tiles/{}/{id}.gst",
+            level.as_str()
+        ))
     }
 
     async fn get_optional(&self, path: &Path) -> Result<Option<bytes::Bytes>, StoreError> {
@@ -186,10 +205,11 @@ impl TileStore {
         let Some(bytes) = self.get_optional(&self.path(CURRENT)).await? else {
             return Ok(None);
         };
-        let pointer: Pointer = serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
-            version: CURRENT.into(),
-            reason: e.to_string(),
-        })?;
+        let pointer: Pointer =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
+                version: CURRENT.into(),
+                reason: e.to_string(),
+            })?;
         Ok(Some(pointer.version))
     }
 
@@ -207,21 +227,33 @@ impl TileStore {
             .get_optional(&path)
             .await?
             .ok_or_else(|| StoreError::NoSuchVersion(version.to_string()))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StoreError::Manifest { version: version.to_string(), reason: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
+            version: version.to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// Loads and validates one tile; `None` when the version has no such tile.
-    pub async fn load_tile(&self, version: &str, level: Level, id: u32) -> Result<Option<Tile>, StoreError> {
-        let Some(bytes) = self.get_optional(&self.tile_path(version, level, id)).await? else {
+    pub async fn load_tile(
+        &self,
+        version: &str,
+        level: Level,
+        id: u32,
+    ) -> Result<Option<Tile>, StoreError> {
+        let Some(bytes) = self
+            .get_optional(&self.tile_path(version, level, id))
+            .await?
+        else {
             return Ok(None);
         };
-        Tile::decode(&bytes).map(Some).map_err(|source| StoreError::Tile {
-            version: version.to_string(),
-            level: level.as_str(),
-            id,
-            source,
-        })
+        Tile::decode(&bytes)
+            .map(Some)
+            .map_err(|source| StoreError::Tile {
+                version: version.to_string(),
+                level: level.as_str(),
+                id,
+                source,
+            })
     }
 
     /// Writes a version's tiles (`(level, id, encoded bytes)`), then its manifest; does not
@@ -250,14 +282,19 @@ impl TileStore {
             Ok(()) => {
                 let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
                 self.store
-                    .put(&self.path(&format!("{VERSIONS}/{}/manifest.json", manifest.version)), json.into())
+                    .put(
+                        &self.path(&format!("{VERSIONS}/{}/manifest.json", manifest.version)),
+                        json.into(),
+                    )
                     .await
                     .map(|_| ())
             }
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let _ = self.delete_prefix(&self.version_dir(&manifest.version)).await;
+            let _ = self
+                .delete_prefix(&self.version_dir(&manifest.version))
+                .await;
             return Err(e.into());
         }
         Ok(())
@@ -274,7 +311,10 @@ impl TileStore {
     /// Stored versions, oldest first (names sort by creation time).
     pub async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
         let current = self.current_version().await?;
-        let listing = self.store.list_with_delimiter(Some(&self.path(VERSIONS))).await?;
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&self.path(VERSIONS)))
+            .await?;
         let mut names: Vec<String> = listing
             .common_prefixes
             .iter()
@@ -288,7 +328,9 @@ impl TileStore {
                 current: current.as_deref() == Some(version.as_str()),
                 created_at: manifest.as_ref().map(|m| m.created_at.clone()),
                 tiles: manifest.as_ref().map(|m| m.tiles.len() as u64),
-                bytes: manifest.as_ref().map(|m| m.tiles.iter().map(|t| t.bytes).sum()),
+                bytes: manifest
+                    .as_ref()
+                    .map(|m| m.tiles.iter().map(|t| t.bytes).sum()),
                 version,
             });
         }
@@ -325,4 +367,3 @@ impl TileStore {
         Ok(count)
     }
 }
-

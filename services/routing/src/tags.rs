@@ -173,9 +173,7 @@ pub struct WayAttrs {
 
 /// Reads a tag from a tag list.
 pub fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 const LIFECYCLE: [&str; 6] = [
@@ -474,7 +472,10 @@ pub fn parse_maxspeed(value: &str) -> Option<MaxSpeed> {
     let lower = value.to_ascii_lowercase();
     let (number, factor) = if let Some(n) = lower.strip_suffix("mph") {
         (n.trim(), 1.609_344)
-    } else if let Some(n) = lower.strip_suffix("km/h").or_else(|| lower.strip_suffix("kmh")) {
+    } else if let Some(n) = lower
+        .strip_suffix("km/h")
+        .or_else(|| lower.strip_suffix("kmh"))
+    {
         (n.trim(), 1.0)
     } else if let Some(n) = lower.strip_suffix("knots") {
         (n.trim(), 1.852)

@@ -40,7 +40,9 @@ pub struct TileData {
     /// Grouped by source node, in each node's order.
     pub edges: Vec<TileEdge>,
     pub forbidden: Vec<TileForbidden>,
-    /// Edge shapes: zigzag varints, first point absolute then deltas (1e-7 degrees).
+    /// Edge shapes: zigzag varints, the first point relative to the tile's south-west
+    /// corner, then deltas (1e-7 degrees). Both directions of a chain share one shape when
+    /// they are in the same tile.
     pub shapes: Vec<u8>,
     /// Names and refs, deduplicated within the tile.
     pub strings: Vec<String>,
@@ -63,6 +65,9 @@ pub struct TileNode {
 pub const NO_STRING: u32 = u32::MAX;
 /// `TileEdge::dir` bit: the edge runs in its way's node order.
 pub const DIR_FORWARD: u8 = 1;
+/// `TileEdge::dir` bit: the shape is stored once for both directions of the chain, in its
+/// twin's order; read it backwards.
+pub const DIR_SHAPE_REVERSED: u8 = 2;
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct TileEdge {
@@ -80,14 +85,13 @@ pub struct TileEdge {
     pub reference: u32,
     pub shape_offset: u32,
     pub shape_points: u32,
-    pub first_forbidden: u32,
-    pub forbidden_count: u32,
 }
 
-/// Arriving by edge `from` (packed [`GraphId`] of an edge), this tile's edge that owns the
-/// entry may not be taken by `modes`.
+/// Arriving by edge `from` (packed [`GraphId`] of an edge), this tile's edge `edge` may not
+/// be taken by `modes`. Sorted by `edge`.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct TileForbidden {
+    pub edge: u32,
     pub from: u64,
     pub modes: u8,
 }
@@ -116,8 +120,10 @@ pub enum TileError {
 impl TileData {
     /// Serialises with the header.
     pub fn encode(&self) -> Vec<u8> {
-        let archive = rkyv::to_bytes::<rkyv::rancor::Error>(self).expect("tile data always serialises");
-        let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let archive =
+            rkyv::to_bytes::<rkyv::rancor::Error>(self).expect("tile data always serialises");
+        let mut deflate =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         deflate.write_all(&archive).expect("writing to a Vec");
         let payload = deflate.finish().expect("writing to a Vec");
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -173,7 +179,10 @@ impl Tile {
         let raw = le_u32(bytes, 16) as usize;
         let payload = &bytes[HEADER_LEN..];
         if payload.len() != stored {
-            return Err(TileError::Length { declared: stored, actual: payload.len() });
+            return Err(TileError::Length {
+                declared: stored,
+                actual: payload.len(),
+            });
         }
         if crc32fast::hash(payload) != le_u32(bytes, 20) {
             return Err(TileError::Checksum);
@@ -190,9 +199,15 @@ impl Tile {
             rkyv::access::<ArchivedTileData, rkyv::rancor::Error>(buf)
         })
         .map_err(|e| TileError::Archive(e.to_string()))?;
-        let tile = Tile { archive, stored_bytes: bytes.len() };
+        let tile = Tile {
+            archive,
+            stored_bytes: bytes.len(),
+        };
         if tile.data().level != level || tile.data().tile_id.to_native() != tile_id {
-            return Err(TileError::Mismatch { header_level: level, header_id: tile_id });
+            return Err(TileError::Mismatch {
+                header_level: level,
+                header_id: tile_id,
+            });
         }
         Ok(tile)
     }
@@ -245,9 +260,10 @@ impl Tile {
 
     /// Forbidden-turn entries of edge `index`.
     pub fn forbidden(&self, index: u32) -> &[ArchivedTileForbidden] {
-        let e = self.edge(index);
-        let first = e.first_forbidden.to_native() as usize;
-        &self.data().forbidden[first..first + e.forbidden_count.to_native() as usize]
+        let all = &self.data().forbidden;
+        let start = all.partition_point(|f| f.edge.to_native() < index);
+        let end = start + all[start..].partition_point(|f| f.edge.to_native() == index);
+        &all[start..end]
     }
 
     pub fn string(&self, index: u32) -> Option<&str> {
@@ -257,10 +273,15 @@ impl Tile {
     /// The edge's shape points (1e-7 degrees), source to target.
     pub fn shape(&self, index: u32) -> Vec<(i32, i32)> {
         let e = self.edge(index);
-        decode_shape(
+        let mut points = decode_shape(
             &self.data().shapes[e.shape_offset.to_native() as usize..],
             e.shape_points.to_native() as usize,
-        )
+            tile_origin_e7(self.level(), self.id()),
+        );
+        if e.dir & DIR_SHAPE_REVERSED != 0 {
+            points.reverse();
+        }
+        points
     }
 }
 
@@ -294,9 +315,15 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     v
 }
 
-/// Appends a shape; returns nothing, the caller records the offset before.
-pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)]) {
-    let (mut lat, mut lon) = (0i64, 0i64);
+/// The south-west corner of a tile in 1e-7 degrees: shapes are stored relative to it.
+pub fn tile_origin_e7(level: Level, id: u32) -> (i32, i32) {
+    let ((south, west), _) = level.tile_bounds(id);
+    ((south * 1e7).round() as i32, (west * 1e7).round() as i32)
+}
+
+/// Appends a shape (the caller records the offset before).
+pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)], origin: (i32, i32)) {
+    let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
     for &(a, b) in points {
         put_varint(out, zigzag(i64::from(a) - lat));
         put_varint(out, zigzag(i64::from(b) - lon));
@@ -304,9 +331,9 @@ pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)]) {
     }
 }
 
-pub fn decode_shape(bytes: &[u8], points: usize) -> Vec<(i32, i32)> {
+pub fn decode_shape(bytes: &[u8], points: usize, origin: (i32, i32)) -> Vec<(i32, i32)> {
     let mut at = 0;
-    let (mut lat, mut lon) = (0i64, 0i64);
+    let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
     (0..points)
         .map(|_| {
             lat += unzigzag(get_varint(bytes, &mut at));
@@ -322,12 +349,28 @@ mod tests {
 
     fn sample() -> TileData {
         let mut shapes = Vec::new();
-        encode_shape(&mut shapes, &[(601_700_000, 249_400_000), (601_700_100, 249_399_900)]);
+        encode_shape(
+            &mut shapes,
+            &[(601_700_000, 249_400_000), (601_700_100, 249_399_900)],
+            tile_origin_e7(Level::Local, 77),
+        );
         TileData {
             level: 2,
             tile_id: 77,
-            nodes: vec![TileNode { osm_id: 5, lat_e7: 601_700_000, lon_e7: 249_400_000, edge_count: 1, ..Default::default() }],
-            edges: vec![TileEdge { target: GraphId::new(Level::Local, 78, 0).packed(), shape_points: 2, name: 0, reference: NO_STRING, ..Default::default() }],
+            nodes: vec![TileNode {
+                osm_id: 5,
+                lat_e7: 601_700_000,
+                lon_e7: 249_400_000,
+                edge_count: 1,
+                ..Default::default()
+            }],
+            edges: vec![TileEdge {
+                target: GraphId::new(Level::Local, 78, 0).packed(),
+                shape_points: 2,
+                name: 0,
+                reference: NO_STRING,
+                ..Default::default()
+            }],
             shapes,
             strings: vec!["Mannerheimintie".into()],
             ..Default::default()
@@ -340,23 +383,39 @@ mod tests {
         let tile = Tile::decode(&bytes).unwrap();
         assert_eq!(tile.id(), 77);
         assert_eq!(tile.level(), Level::Local);
-        assert_eq!(tile.string(tile.edge(0).name.to_native()), Some("Mannerheimintie"));
-        assert_eq!(tile.shape(0), vec![(601_700_000, 249_400_000), (601_700_100, 249_399_900)]);
-        let back: TileData = rkyv::deserialize::<TileData, rkyv::rancor::Error>(tile.data()).unwrap();
+        assert_eq!(
+            tile.string(tile.edge(0).name.to_native()),
+            Some("Mannerheimintie")
+        );
+        assert_eq!(
+            tile.shape(0),
+            vec![(601_700_000, 249_400_000), (601_700_100, 249_399_900)]
+        );
+        let back: TileData =
+            rkyv::deserialize::<TileData, rkyv::rancor::Error>(tile.data()).unwrap();
         assert_eq!(back, sample());
     }
 
     #[test]
     fn rejects_damage_with_clear_errors() {
         let bytes = sample().encode();
-        assert!(matches!(Tile::decode(&bytes[..10]), Err(TileError::Short(10))));
-        assert!(matches!(Tile::decode(&bytes[..bytes.len() - 1]), Err(TileError::Length { .. })));
+        assert!(matches!(
+            Tile::decode(&bytes[..10]),
+            Err(TileError::Short(10))
+        ));
+        assert!(matches!(
+            Tile::decode(&bytes[..bytes.len() - 1]),
+            Err(TileError::Length { .. })
+        ));
         let mut flipped = bytes.clone();
         *flipped.last_mut().unwrap() ^= 0x55;
         assert!(matches!(Tile::decode(&flipped), Err(TileError::Checksum)));
         let mut version = bytes.clone();
         version[4] = 99;
-        assert!(matches!(Tile::decode(&version), Err(TileError::Version { found: 99 })));
+        assert!(matches!(
+            Tile::decode(&version),
+            Err(TileError::Version { found: 99 })
+        ));
         let mut magic = bytes;
         magic[0] = b'X';
         assert!(matches!(Tile::decode(&magic), Err(TileError::Magic)));

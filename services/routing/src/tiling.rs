@@ -7,7 +7,10 @@ use crate::graph::{Edge, ForbiddenTurn, Graph, Node};
 use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::ModeMask;
 use crate::tags::RoadClass;
-use crate::tile::{DIR_FORWARD, NO_STRING, Tile, TileData, TileEdge, TileForbidden, TileNode, encode_shape};
+use crate::tile::{
+    DIR_FORWARD, DIR_SHAPE_REVERSED, NO_STRING, Tile, TileData, TileEdge, TileForbidden, TileNode,
+    encode_shape, tile_origin_e7,
+};
 
 /// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
 /// node; a node appears on every level where it has an edge.
@@ -15,7 +18,6 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
     let node_count = graph.nodes.len();
     // Per level: node -> its GraphId there; edge -> its GraphId.
     let mut node_ids: Vec<Vec<Option<GraphId>>> = vec![vec![None; node_count]; Level::ALL.len()];
-    let mut edge_ids: Vec<GraphId> = Vec::with_capacity(graph.edges.len());
     let mut tiles: Vec<BTreeMap<u32, Vec<u32>>> = vec![BTreeMap::new(); Level::ALL.len()];
     let mut on_level = vec![[false; 3]; node_count];
     for e in &graph.edges {
@@ -31,7 +33,10 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                 let members = tiles[level as usize].entry(tile).or_default();
                 let index = members.len() as u32;
                 if index > MAX_INDEX {
-                    return Err(format!("tile {tile} on level {} has too many nodes", level.as_str()));
+                    return Err(format!(
+                        "tile {tile} on level {} has too many nodes",
+                        level.as_str()
+                    ));
                 }
                 members.push(n as u32);
                 node_ids[level as usize][n] = Some(GraphId::new(level, tile, index));
@@ -53,13 +58,18 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
             }
         }
     }
-    edge_ids.extend_from_slice(&edge_id_of);
 
     let mut out = Vec::new();
     for level in Level::ALL {
         for (&tile, members) in &tiles[level as usize] {
-            let mut data = TileData { level: level as u8, tile_id: tile, ..Default::default() };
+            let mut data = TileData {
+                level: level as u8,
+                tile_id: tile,
+                ..Default::default()
+            };
             let mut strings: HashMap<Arc<str>, u32> = HashMap::new();
+            let mut shared_shapes: HashMap<(i64, u32), u32> = HashMap::new();
+            let origin = tile_origin_e7(level, tile);
             let mut intern = |s: &Option<Arc<str>>, data: &mut TileData| match s {
                 None => NO_STRING,
                 Some(s) => *strings.entry(s.clone()).or_insert_with(|| {
@@ -83,15 +93,26 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                     if edge.level() != level {
                         continue;
                     }
-                    let first_forbidden = data.forbidden.len() as u32;
                     for turn in graph.forbidden_into(e) {
                         data.forbidden.push(TileForbidden {
-                            from: edge_ids[turn.from as usize].packed(),
+                            edge: data.edges.len() as u32,
+                            from: edge_id_of[turn.from as usize].packed(),
                             modes: turn.modes.0,
                         });
                     }
-                    let shape_offset = data.shapes.len() as u32;
-                    encode_shape(&mut data.shapes, &edge.shape);
+                    let mut dir = if edge.forward { DIR_FORWARD } else { 0 };
+                    let shape_offset = match shared_shapes.remove(&(edge.way_id, edge.seg)) {
+                        Some(offset) => {
+                            dir |= DIR_SHAPE_REVERSED;
+                            offset
+                        }
+                        None => {
+                            let offset = data.shapes.len() as u32;
+                            encode_shape(&mut data.shapes, &edge.shape, origin);
+                            shared_shapes.insert((edge.way_id, edge.seg), offset);
+                            offset
+                        }
+                    };
                     let name = intern(&edge.name, &mut data);
                     let reference = intern(&edge.reference, &mut data);
                     data.edges.push(TileEdge {
@@ -105,13 +126,11 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                         class: edge.class as u8,
                         speed_kmh: edge.speed_kmh,
                         flags: edge.flags,
-                        dir: if edge.forward { DIR_FORWARD } else { 0 },
+                        dir,
                         name,
                         reference,
                         shape_offset,
                         shape_points: edge.shape.len() as u32,
-                        first_forbidden,
-                        forbidden_count: data.forbidden.len() as u32 - first_forbidden,
                     });
                 }
                 data.nodes.push(TileNode {
@@ -166,7 +185,10 @@ impl TileSet {
     /// The OSM id of a node id.
     pub fn osm_id(&self, id: GraphId) -> Option<i64> {
         let tile = self.tile_of(id)?;
-        tile.data().nodes.get(id.index() as usize).map(|n| n.osm_id.to_native())
+        tile.data()
+            .nodes
+            .get(id.index() as usize)
+            .map(|n| n.osm_id.to_native())
     }
 }
 
@@ -190,7 +212,11 @@ pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
             }
         }
     }
-    let index_of: HashMap<i64, u32> = nodes.keys().enumerate().map(|(i, &id)| (id, i as u32)).collect();
+    let index_of: HashMap<i64, u32> = nodes
+        .keys()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u32))
+        .collect();
     let mut names: HashMap<String, Arc<str>> = HashMap::new();
     let mut edges = Vec::new();
     let mut edge_index: HashMap<GraphId, u32> = HashMap::new();
@@ -198,7 +224,12 @@ pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
     for tile in tiles.iter() {
         let data = tile.data();
         let mut string = |i: u32| -> Option<Arc<str>> {
-            tile.string(i).map(|s| names.entry(s.to_string()).or_insert_with(|| Arc::from(s)).clone())
+            tile.string(i).map(|s| {
+                names
+                    .entry(s.to_string())
+                    .or_insert_with(|| Arc::from(s))
+                    .clone()
+            })
         };
         for (n, node) in data.nodes.iter().enumerate() {
             for e in tile.out_edges(n as u32) {
@@ -237,7 +268,11 @@ pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
                 .get(&GraphId::from_packed(from))
                 .copied()
                 .ok_or_else(|| format!("forbidden turn from unknown edge {from:#x}"))?;
-            Ok(ForbiddenTurn { to, from, modes: ModeMask(modes) })
+            Ok(ForbiddenTurn {
+                to,
+                from,
+                modes: ModeMask(modes),
+            })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Graph::new(nodes.into_values().collect(), edges, forbidden))

@@ -17,7 +17,12 @@ fn extracts() -> Vec<PathBuf> {
         .filter(|p| p.to_string_lossy().contains(".osm"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 8, "expected the eight extracts in {}", dir.display());
+    assert_eq!(
+        files.len(),
+        8,
+        "expected the eight extracts in {}",
+        dir.display()
+    );
     files
 }
 
@@ -29,6 +34,22 @@ fn check_extract(path: &PathBuf) {
     let mut tiles = TileSet::default();
     for (_, _, bytes) in &encoded {
         tiles.insert(Tile::decode(bytes).unwrap());
+    }
+    // Cross-tile stitching is exercised: some edges end in another tile.
+    let crossing = tiles
+        .iter()
+        .flat_map(|t| (0..t.data().edges.len() as u32).map(move |e| (t, e)))
+        .filter(|(t, e)| {
+            routing::GraphId::from_packed(t.edge(*e).target.to_native()).tile() != t.id()
+        })
+        .count();
+    assert!(crossing > 0, "{name}: no edge crosses a tile border");
+    if name == "helsinki.osm.pbf" {
+        let local = tiles
+            .iter()
+            .filter(|t| t.level() == routing::Level::Local)
+            .count();
+        assert!(local >= 4, "the sample data spans {local} local tiles");
     }
     let stitched = tiling::stitch(&tiles).unwrap();
     assert_eq!(stitched.nodes.len(), graph.nodes.len(), "{name}: nodes");
@@ -56,9 +77,15 @@ fn check_extract(path: &PathBuf) {
             let b = over_tiles.get(&osm).copied().unwrap_or(f64::INFINITY);
             if a.is_finite() {
                 reachable += 1;
-                assert!((a - b).abs() <= 1e-9 * a.max(1.0), "{name} {mode}: {source}->{target}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 1e-9 * a.max(1.0),
+                    "{name} {mode}: {source}->{target}: {a} vs {b}"
+                );
             } else {
-                assert!(b.is_infinite(), "{name} {mode}: {source}->{target}: unreachable vs {b}");
+                assert!(
+                    b.is_infinite(),
+                    "{name} {mode}: {source}->{target}: unreachable vs {b}"
+                );
             }
             compared += 1;
         }
@@ -72,7 +99,10 @@ fn check_extract(path: &PathBuf) {
         entries.len(),
         std::fs::metadata(path).unwrap().len()
     );
-    assert!(reachable > 100, "{name}: too few reachable pairs to mean anything");
+    assert!(
+        reachable > 100,
+        "{name}: too few reachable pairs to mean anything"
+    );
 }
 
 macro_rules! extract_tests {

@@ -1,4 +1,4 @@
-//! The operator CLI: `serve` (default), `import businesses`, `token`, `bench`.
+//! The operator CLI: `serve` (default), `import businesses|roads`, `tiles`, `token`, `bench`.
 //!
 //! Every setting is a flag and an environment variable (see `--help` of each command).
 
@@ -37,6 +37,9 @@ pub enum Command {
     Import(ImportCommand),
     /// Print a bearer token (HS256 JWT) signed with this installation's secret.
     Token(TokenArgs),
+    /// Routing-tile versions: list, remove, prune.
+    #[command(subcommand)]
+    Tiles(crate::roads::TilesCommand),
     /// Benchmarks against the anchors named in each issue.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -47,6 +50,8 @@ pub enum ImportCommand {
     /// Businesses from an OSM file (.osm.pbf, .osm or .osm.gz): named amenity, shop, tourism,
     /// leisure and office features. Re-importing updates rows by OSM id.
     Businesses(ImportBusinessesArgs),
+    /// Roads from an OSM file into a new, published version of routing tiles.
+    Roads(crate::roads::ImportRoadsArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +89,8 @@ pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
         None => serve(cli.serve, services).await,
         Some(Command::Serve(config)) => serve(config, services).await,
         Some(Command::Import(ImportCommand::Businesses(args))) => import_businesses(args).await,
+        Some(Command::Import(ImportCommand::Roads(args))) => crate::roads::import_roads(args).await,
+        Some(Command::Tiles(command)) => crate::roads::tiles(command).await,
         Some(Command::Token(args)) => {
             let auth = kit::auth::Auth::load(args.jwt_secret.as_deref(), &args.data_dir)?;
             println!("{}", auth.mint(args.sub, args.admin, args.ttl)?);

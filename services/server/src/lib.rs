@@ -7,3 +7,4 @@
 pub mod app;
 pub mod bench;
 pub mod cli;
+pub mod roads;

@@ -1,0 +1,102 @@
+//! ASCII-map OSM fixtures: letters are nodes on a grid (one character = about 11 m east,
+//! one line = about 22 m north), ways are strings of letters.
+#![allow(dead_code)]
+
+use routing::{BuildReport, Graph, Mode};
+
+pub struct Fixture {
+    nodes: Vec<(char, i64, f64, f64)>,
+    ways: Vec<(i64, Vec<i64>, Vec<(String, String)>)>,
+    relations: Vec<String>,
+}
+
+impl Fixture {
+    pub fn new(map: &str) -> Fixture {
+        let mut nodes = Vec::new();
+        for (row, line) in map.lines().enumerate() {
+            for (col, ch) in line.chars().enumerate() {
+                if ch.is_ascii_alphabetic() {
+                    let id = 1000 + nodes.len() as i64;
+                    nodes.push((ch, id, 60.0 - row as f64 * 0.0002, 25.0 + col as f64 * 0.0002));
+                }
+            }
+        }
+        Fixture { nodes, ways: Vec::new(), relations: Vec::new() }
+    }
+
+    pub fn node(&self, ch: char) -> i64 {
+        self.nodes.iter().find(|n| n.0 == ch).unwrap_or_else(|| panic!("no node {ch}")).1
+    }
+
+    /// Adds a way through `path` (node letters) with `tags` ("k=v" each); returns its id.
+    pub fn way(&mut self, path: &str, tags: &[&str]) -> i64 {
+        let id = 1 + self.ways.len() as i64;
+        let refs = path.chars().map(|c| self.node(c)).collect();
+        self.ways.push((id, refs, parse_tags(tags)));
+        id
+    }
+
+    /// Adds a way with raw node ids (for references to missing nodes).
+    pub fn way_refs(&mut self, refs: Vec<i64>, tags: &[&str]) -> i64 {
+        let id = 1 + self.ways.len() as i64;
+        self.ways.push((id, refs, parse_tags(tags)));
+        id
+    }
+
+    /// A turn restriction from way `from` via node `via` to way `to`.
+    pub fn restriction(&mut self, from: i64, via: char, to: i64, tags: &[&str]) {
+        let id = 1 + self.relations.len();
+        let mut xml = format!(
+            "<relation id=\"{id}\"><member type=\"way\" ref=\"{from}\" role=\"from\"/><member type=\"node\" ref=\"{}\" role=\"via\"/><member type=\"way\" ref=\"{to}\" role=\"to\"/>",
+            self.node(via)
+        );
+        for (k, v) in parse_tags(tags) {
+            xml.push_str(&format!("<tag k=\"{k}\" v=\"{v}\"/>"));
+        }
+        xml.push_str("</relation>");
+        self.relations.push(xml);
+    }
+
+    pub fn xml(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\"?>\n<osm version=\"0.6\">\n");
+        for (_, id, lat, lon) in &self.nodes {
+            out.push_str(&format!("<node id=\"{id}\" lat=\"{lat:.7}\" lon=\"{lon:.7}\"/>\n"));
+        }
+        for (id, refs, tags) in &self.ways {
+            out.push_str(&format!("<way id=\"{id}\">"));
+            for r in refs {
+                out.push_str(&format!("<nd ref=\"{r}\"/>"));
+            }
+            for (k, v) in tags {
+                out.push_str(&format!("<tag k=\"{k}\" v=\"{v}\"/>"));
+            }
+            out.push_str("</way>\n");
+        }
+        for r in &self.relations {
+            out.push_str(r);
+            out.push('\n');
+        }
+        out.push_str("</osm>\n");
+        out
+    }
+
+    pub fn build(&self) -> (Graph, BuildReport) {
+        routing::import::build_graph_from_bytes(self.xml().as_bytes()).expect("fixture parses")
+    }
+}
+
+fn parse_tags(tags: &[&str]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| {
+            let (k, v) = t.split_once('=').unwrap_or_else(|| panic!("tag {t} is not k=v"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// Exact cost from node `a` to node `b` (OSM ids) for `mode`, if reachable.
+pub fn cost(graph: &Graph, a: i64, b: i64, mode: Mode) -> Option<f64> {
+    let (a, b) = (graph.node_by_osm_id(a).unwrap(), graph.node_by_osm_id(b).unwrap());
+    let d = routing::reference::distances(graph, a, mode)[b as usize];
+    d.is_finite().then_some(d)
+}
