@@ -17,15 +17,28 @@ impl Fixture {
             for (col, ch) in line.chars().enumerate() {
                 if ch.is_ascii_alphabetic() {
                     let id = 1000 + nodes.len() as i64;
-                    nodes.push((ch, id, 60.0 - row as f64 * 0.0002, 25.0 + col as f64 * 0.0002));
+                    nodes.push((
+                        ch,
+                        id,
+                        60.0 - row as f64 * 0.0002,
+                        25.0 + col as f64 * 0.0002,
+                    ));
                 }
             }
         }
-        Fixture { nodes, ways: Vec::new(), relations: Vec::new() }
+        Fixture {
+            nodes,
+            ways: Vec::new(),
+            relations: Vec::new(),
+        }
     }
 
     pub fn node(&self, ch: char) -> i64 {
-        self.nodes.iter().find(|n| n.0 == ch).unwrap_or_else(|| panic!("no node {ch}")).1
+        self.nodes
+            .iter()
+            .find(|n| n.0 == ch)
+            .unwrap_or_else(|| panic!("no node {ch}"))
+            .1
     }
 
     /// Adds a way through `path` (node letters) with `tags` ("k=v" each); returns its id.
@@ -60,7 +73,9 @@ impl Fixture {
     pub fn xml(&self) -> String {
         let mut out = String::from("<?xml version=\"1.0\"?>\n<osm version=\"0.6\">\n");
         for (_, id, lat, lon) in &self.nodes {
-            out.push_str(&format!("<node id=\"{id}\" lat=\"{lat:.7}\" lon=\"{lon:.7}\"/>\n"));
+            out.push_str(&format!(
+                "<node id=\"{id}\" lat=\"{lat:.7}\" lon=\"{lon:.7}\"/>\n"
+            ));
         }
         for (id, refs, tags) in &self.ways {
             out.push_str(&format!("<way id=\"{id}\">"));
@@ -88,7 +103,9 @@ impl Fixture {
 fn parse_tags(tags: &[&str]) -> Vec<(String, String)> {
     tags.iter()
         .map(|t| {
-            let (k, v) = t.split_once('=').unwrap_or_else(|| panic!("tag {t} is not k=v"));
+            let (k, v) = t
+                .split_once('=')
+                .unwrap_or_else(|| panic!("tag {t} is not k=v"));
             (k.to_string(), v.to_string())
         })
         .collect()
@@ -96,7 +113,10 @@ fn parse_tags(tags: &[&str]) -> Vec<(String, String)> {
 
 /// Exact cost from node `a` to node `b` (OSM ids) for `mode`, if reachable.
 pub fn cost(graph: &Graph, a: i64, b: i64, mode: Mode) -> Option<f64> {
-    let (a, b) = (graph.node_by_osm_id(a).unwrap(), graph.node_by_osm_id(b).unwrap());
+    let (a, b) = (
+        graph.node_by_osm_id(a).unwrap(),
+        graph.node_by_osm_id(b).unwrap(),
+    );
     let d = routing::reference::distances(graph, a, mode)[b as usize];
     d.is_finite().then_some(d)
 }
