@@ -6,7 +6,7 @@
 #   ./scripts/test.sh [EXTRA_CARGO_ARGS...]
 #
 #   Runs, from the repo root (works from any cwd):
-#     1. cargo test --workspace --all-targets --locked EXTRA_CARGO_ARGS...
+#     1. cargo test --workspace --all-targets --locked --features routing/s3 EXTRA_CARGO_ARGS...
 #     2. cargo test --workspace --doc --locked
 #   EXTRA_CARGO_ARGS go to step 1 only. Examples:
 #     ./scripts/test.sh -p proximity            # only the proximity crate (step 1)
@@ -33,6 +33,9 @@
 #   GEO_TEST_DATABASE_URL, GEO_TEST_REDIS_URL   backend URLs
 #   GEO_TEST_PG_BIN          dir containing initdb/pg_ctl (may be preset to override)
 #   GEO_TEST_REDIS_SERVER    path of redis-server         (may be preset to override)
+#   GEO_TEST_MOTO_SERVER     path of moto_server (S3-compatible; pip-installed when missing)
+#
+# Step 1 builds with `--features routing/s3` so the S3 tile-storage path is tested.
 #
 # Developer switch:
 #   TEST_SH_PROVISION_ONLY=1 ./scripts/test.sh
@@ -152,6 +155,17 @@ else
   svc_log "using REDIS_URL=$RD_URL (no throwaway redis)"
 fi
 
+# S3-compatible server for the tile-storage tests (moto from PyPI, started by the tests).
+if [ -z "${GEO_TEST_MOTO_SERVER:-}" ]; then
+  if ! command -v moto_server >/dev/null 2>&1; then
+    svc_log "installing moto[server] from PyPI (S3-compatible test server)"
+    python3 -m pip install --quiet 'moto[server]>=5,<6' || svc_die "pip install 'moto[server]' failed"
+    hash -r
+  fi
+  GEO_TEST_MOTO_SERVER=$(command -v moto_server) || svc_die "moto_server not on PATH after pip install"
+fi
+export GEO_TEST_MOTO_SERVER
+
 export GEO_TEST_DATABASE_URL="$DB_URL"
 export GEO_TEST_REDIS_URL="$RD_URL"
 export GEO_TEST_PG_BIN="$PG_BIN"
@@ -186,8 +200,8 @@ done
 
 backends="postgres=$GEO_TEST_DATABASE_URL redis=$GEO_TEST_REDIS_URL"
 phase_begin build+test
-echo "==> [1/2] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked${*:+ $*}  ($backends)"
-cargo test "${first_scope[@]+"${first_scope[@]}"}" --all-targets --locked "$@"
+echo "==> [1/2] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked --features routing/s3${*:+ $*}  ($backends)"
+cargo test "${first_scope[@]+"${first_scope[@]}"}" --all-targets --locked --features routing/s3 "$@"
 echo "==> [2/2] cargo test --workspace --doc --locked  ($backends)"
 cargo test --workspace --doc --locked
 phase_end

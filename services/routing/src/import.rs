@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::build::{BuildReport, GraphBuilder};
 use crate::graph::Graph;
 use crate::ids::Level;
-use crate::store::{LevelSummary, Manifest, StoreError, TileEntry, TileStore};
+use crate::store::{EncodedTile, LevelSummary, Manifest, StoreError, TileEntry, TileStore};
 use crate::tile::FORMAT_VERSION;
 use crate::tiling;
 
@@ -84,9 +84,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Tiles of a graph, encoded, with their manifest entries.
-pub fn encode_tiles(
-    graph: &Graph,
-) -> Result<(Vec<(Level, u32, Vec<u8>)>, Vec<TileEntry>), ImportError> {
+pub fn encode_tiles(graph: &Graph) -> Result<(Vec<EncodedTile>, Vec<TileEntry>), ImportError> {
     let tiles = tiling::cut(graph).map_err(ImportError::Tiling)?;
     let mut encoded = Vec::with_capacity(tiles.len());
     let mut entries = Vec::with_capacity(tiles.len());
@@ -99,7 +97,11 @@ pub fn encode_tiles(
             bytes: bytes.len() as u64,
             crc32: crc32fast::hash(&bytes),
         });
-        encoded.push((level, data.tile_id, bytes));
+        encoded.push(EncodedTile {
+            level,
+            id: data.tile_id,
+            bytes,
+        });
     }
     Ok((encoded, entries))
 }
@@ -137,14 +139,11 @@ pub async fn import_roads(
         return Err(ImportError::NoRoads(path.display().to_string()));
     }
     let t = Instant::now();
-    let (encoded, entries) = tokio::task::spawn_blocking(move || {
-        let out = encode_tiles(&graph);
-        out.map(|(e, t)| (e, t, bbox(&graph)))
+    let (encoded, entries, bbox) = tokio::task::spawn_blocking(move || {
+        encode_tiles(&graph).map(|(encoded, entries)| (encoded, entries, bbox(&graph)))
     })
     .await
-    .map_err(|e| ImportError::Task(e.to_string()))?
-    .map(|(encoded, entries, bbox)| ((encoded, bbox), entries))?;
-    let (encoded, bbox) = encoded;
+    .map_err(|e| ImportError::Task(e.to_string()))??;
     let levels: Vec<LevelSummary> = Level::ALL
         .iter()
         .map(|&level| {

@@ -85,6 +85,14 @@ pub struct Manifest {
     pub report: serde_json::Value,
 }
 
+/// A tile ready to store.
+#[derive(Debug, Clone)]
+pub struct EncodedTile {
+    pub level: Level,
+    pub id: u32,
+    pub bytes: Vec<u8>,
+}
+
 /// A stored version, for listing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VersionInfo {
@@ -101,6 +109,8 @@ pub struct TileStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     url: String,
+    /// The directory, for a local store: deleting objects leaves their directories behind.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl TileStore {
@@ -108,6 +118,15 @@ impl TileStore {
     /// `AWS_*` variables), `memory://` (tests), `file:///abs/dir` or a plain directory path
     /// (created if missing).
     pub fn open(url: &str) -> Result<TileStore, StoreError> {
+        Self::open_with_options(url, std::iter::empty::<(String, String)>())
+    }
+
+    /// Like [`TileStore::open`], with S3 settings given as `aws_*` keys (`aws_endpoint`,
+    /// `aws_allow_http`, `aws_access_key_id`, ...) on top of the environment's.
+    pub fn open_with_options(
+        url: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<TileStore, StoreError> {
         let bad = |reason: String| StoreError::Url {
             url: url.to_string(),
             reason,
@@ -117,13 +136,14 @@ impl TileStore {
             if bucket.is_empty() {
                 return Err(bad("no bucket name".into()));
             }
-            return Self::open_s3(url, bucket, prefix);
+            return Self::open_s3(url, bucket, prefix, options.into_iter().collect());
         }
         if url == "memory://" {
             return Ok(TileStore {
                 store: Arc::new(object_store::memory::InMemory::new()),
                 prefix: Path::default(),
                 url: url.to_string(),
+                local_root: None,
             });
         }
         if url.contains("://") && !url.starts_with("file://") {
@@ -138,27 +158,46 @@ impl TileStore {
             store: Arc::new(store),
             prefix: Path::default(),
             url: url.to_string(),
+            local_root: Some(dir.into()),
         })
     }
 
     #[cfg(feature = "s3")]
-    fn open_s3(url: &str, bucket: &str, prefix: &str) -> Result<TileStore, StoreError> {
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .map_err(|e| StoreError::Url {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+    fn open_s3(
+        url: &str,
+        bucket: &str,
+        prefix: &str,
+        options: Vec<(String, String)>,
+    ) -> Result<TileStore, StoreError> {
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (key, value) in options {
+            let key: object_store::aws::AmazonS3ConfigKey =
+                key.parse()
+                    .map_err(|e: object_store::Error| StoreError::Url {
+                        url: url.to_string(),
+                        reason: e.to_string(),
+                    })?;
+            builder = builder.with_config(key, value);
+        }
+        let store = builder.build().map_err(|e| StoreError::Url {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(TileStore {
             store: Arc::new(store),
             prefix: Path::from(prefix.trim_matches('/')),
             url: url.to_string(),
+            local_root: None,
         })
     }
 
     #[cfg(not(feature = "s3"))]
-    fn open_s3(url: &str, _bucket: &str, _prefix: &str) -> Result<TileStore, StoreError> {
+    fn open_s3(
+        url: &str,
+        _bucket: &str,
+        _prefix: &str,
+        _options: Vec<(String, String)>,
+    ) -> Result<TileStore, StoreError> {
         Err(StoreError::Url {
             url: url.to_string(),
             reason: "this build has no S3 support: rebuild with `--features s3`".into(),
@@ -261,23 +300,24 @@ impl TileStore {
     pub async fn write_version(
         &self,
         manifest: &Manifest,
-        tiles: Vec<(Level, u32, Vec<u8>)>,
+        tiles: Vec<EncodedTile>,
         mut progress: impl FnMut(u64),
     ) -> Result<(), StoreError> {
-        let written = futures::stream::iter(tiles.into_iter().map(|(level, id, bytes)| {
-            let path = self.tile_path(&manifest.version, level, id);
-            let store = Arc::clone(&self.store);
-            async move {
-                let len = bytes.len() as u64;
-                store.put(&path, PutPayload::from(bytes)).await.map(|_| len)
-            }
-        }))
-        .buffer_unordered(16)
-        .try_for_each(|len| {
-            progress(len);
-            futures::future::ready(Ok(()))
-        })
-        .await;
+        let written =
+            futures::stream::iter(tiles.into_iter().map(|EncodedTile { level, id, bytes }| {
+                let path = self.tile_path(&manifest.version, level, id);
+                let store = Arc::clone(&self.store);
+                async move {
+                    let len = bytes.len() as u64;
+                    store.put(&path, PutPayload::from(bytes)).await.map(|_| len)
+                }
+            }))
+            .buffer_unordered(16)
+            .try_for_each(|len| {
+                progress(len);
+                futures::future::ready(Ok(()))
+            })
+            .await;
         let result = match written {
             Ok(()) => {
                 let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
@@ -364,6 +404,17 @@ impl TileStore {
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await?;
+        if let Some(root) = &self.local_root {
+            let dir = root.join(prefix.as_ref());
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    StoreError::Storage(object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    })
+                })?;
+            }
+        }
         Ok(count)
     }
 }

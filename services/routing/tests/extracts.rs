@@ -32,8 +32,8 @@ fn check_extract(path: &PathBuf) {
     assert!(graph.edges.len() > 1000, "{name}: {report:?}");
     let (encoded, entries) = encode_tiles(&graph).unwrap();
     let mut tiles = TileSet::default();
-    for (_, _, bytes) in &encoded {
-        tiles.insert(Tile::decode(bytes).unwrap());
+    for tile in &encoded {
+        tiles.insert(Tile::decode(&tile.bytes).unwrap());
     }
     // Cross-tile stitching is exercised: some edges end in another tile.
     let crossing = tiles

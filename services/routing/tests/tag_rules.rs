@@ -12,13 +12,16 @@ const C: ModeMask = ModeMask(2);
 const W: ModeMask = ModeMask(4);
 const NONE: ModeMask = ModeMask(0);
 
+/// Forward and backward access of a way.
+type Both = (ModeMask, ModeMask);
+
 fn m(masks: &[ModeMask]) -> ModeMask {
     masks.iter().fold(NONE, |a, b| a.union(*b))
 }
 
 /// (forward, backward) access of a single two-node way `ab` with these tags, or `None` when
 /// the way is not routable at all.
-fn access(tags: &[&str]) -> Option<(ModeMask, ModeMask)> {
+fn access(tags: &[&str]) -> Option<Both> {
     let mut f = Fixture::new("a-b");
     f.way("ab", tags);
     let (graph, _) = f.build();
@@ -34,7 +37,7 @@ fn access(tags: &[&str]) -> Option<(ModeMask, ModeMask)> {
 #[test]
 fn access_per_mode() {
     let all = m(&[D, C, W]);
-    let table: &[(&[&str], Option<(ModeMask, ModeMask)>)] = &[
+    let table: &[(&[&str], Option<Both>)] = &[
         (&["highway=residential"], Some((all, all))),
         (&["highway=motorway", "oneway=no"], Some((D, D))),
         (&["highway=motorway"], Some((D, NONE))),
@@ -96,7 +99,7 @@ fn access_per_mode() {
 #[test]
 fn oneway_variants() {
     let vehicles = m(&[D, C]);
-    let table: &[(&[&str], (ModeMask, ModeMask))] = &[
+    let table: &[(&[&str], Both)] = &[
         (&["highway=residential", "oneway=yes"], (m(&[D, C, W]), W)),
         (&["highway=residential", "oneway=1"], (m(&[D, C, W]), W)),
         (&["highway=residential", "oneway=true"], (m(&[D, C, W]), W)),

@@ -2,11 +2,16 @@
 //! one line = about 22 m north), ways are strings of letters.
 #![allow(dead_code)]
 
-use routing::{BuildReport, Graph, Mode};
+use std::path::{Path, PathBuf};
+
+use routing::import::import_roads;
+use routing::{BuildReport, Graph, Level, Mode, TileStore};
+
+type Tags = Vec<(String, String)>;
 
 pub struct Fixture {
     nodes: Vec<(char, i64, f64, f64)>,
-    ways: Vec<(i64, Vec<i64>, Vec<(String, String)>)>,
+    ways: Vec<(i64, Vec<i64>, Tags)>,
     relations: Vec<String>,
 }
 
@@ -100,7 +105,7 @@ impl Fixture {
     }
 }
 
-fn parse_tags(tags: &[&str]) -> Vec<(String, String)> {
+fn parse_tags(tags: &[&str]) -> Tags {
     tags.iter()
         .map(|t| {
             let (k, v) = t
@@ -119,4 +124,94 @@ pub fn cost(graph: &Graph, a: i64, b: i64, mode: Mode) -> Option<f64> {
     );
     let d = routing::reference::distances(graph, a, mode)[b as usize];
     d.is_finite().then_some(d)
+}
+
+/// The sample extract shipped in `data/`.
+pub fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/helsinki.osm.pbf")
+}
+
+/// Publishes, lists, switches and removes versions; checks a failed build publishes nothing.
+pub async fn exercise(store: &TileStore) {
+    assert_eq!(store.current().await.unwrap(), None);
+    let first = import_roads(&sample(), store, |_, _, _| {}).await.unwrap();
+    let manifest = store.current().await.unwrap().expect("published");
+    assert_eq!(manifest.version, first.version);
+    assert_eq!(
+        manifest.tiles.len() as u64,
+        first.levels.iter().map(|l| l.tiles).sum::<u64>()
+    );
+    assert!(
+        manifest
+            .levels
+            .iter()
+            .find(|l| l.level == Level::Local)
+            .unwrap()
+            .tiles
+            >= 4
+    );
+    for entry in &manifest.tiles {
+        let tile = store
+            .load_tile(&manifest.version, entry.level, entry.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((tile.level(), tile.id()), (entry.level, entry.id));
+        assert_eq!(tile.stored_bytes() as u64, entry.bytes);
+    }
+    assert!(
+        store
+            .load_tile(&manifest.version, Level::Local, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A rebuild is a new version; readers following CURRENT switch to it.
+    let second = import_roads(&sample(), store, |_, _, _| {}).await.unwrap();
+    assert_ne!(first.version, second.version);
+    assert_eq!(
+        store.current_version().await.unwrap().as_deref(),
+        Some(second.version.as_str())
+    );
+    let versions = store.versions().await.unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.current))
+            .collect::<Vec<_>>(),
+        vec![
+            (first.version.as_str(), false),
+            (second.version.as_str(), true)
+        ]
+    );
+    assert!(matches!(
+        store.remove(&second.version).await,
+        Err(routing::store::StoreError::RemovingCurrent(_))
+    ));
+    assert!(store.remove(&first.version).await.unwrap() > 0);
+    assert!(matches!(
+        store.remove(&first.version).await,
+        Err(routing::store::StoreError::NoSuchVersion(_))
+    ));
+    assert_eq!(store.versions().await.unwrap().len(), 1);
+
+    // A truncated file fails the build and leaves the published version alone.
+    let bytes = std::fs::read(sample()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let truncated = dir.path().join("truncated.osm.pbf");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = import_roads(&truncated, store, |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("truncated.osm.pbf"), "{err}");
+    assert_eq!(
+        store.current_version().await.unwrap().as_deref(),
+        Some(second.version.as_str())
+    );
+    assert_eq!(
+        store.versions().await.unwrap().len(),
+        1,
+        "nothing half-written is left"
+    );
 }
