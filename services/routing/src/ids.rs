@@ -17,8 +17,8 @@ pub enum Level {
     Highway = 0,
     /// Secondaries and tertiaries (and links): 1/32° tiles (about 3.5 km).
     Arterial = 1,
-    /// Everything else, ferries included: 1/128° tiles (about 870 m north–south), small
-    /// enough that the sample data (central Helsinki) spans several.
+    /// Everything else, ferries included: 1/64° tiles (about 1.7 km north–south), small
+    /// enough that the sample data (central Helsinki, 1.7 x 1 km) spans several.
     Local = 2,
 }
 
@@ -42,7 +42,7 @@ impl Level {
         match self {
             Level::Highway => 0.25,
             Level::Arterial => 1.0 / 32.0,
-            Level::Local => 1.0 / 128.0,
+            Level::Local => 1.0 / 64.0,
         }
     }
 

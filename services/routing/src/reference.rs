@@ -6,11 +6,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::cost::travel_seconds;
 use crate::graph::Graph;
 use crate::ids::GraphId;
 use crate::mode::Mode;
-use crate::tags::RoadClass;
 use crate::tiling::TileSet;
 
 /// Costs are non-negative, so their IEEE bits order like the values.
@@ -62,9 +60,9 @@ pub fn distances(graph: &Graph, source: u32, mode: Mode) -> Vec<f64> {
 pub fn tile_node_ids(tiles: &TileSet) -> HashMap<i64, GraphId> {
     let mut ids = HashMap::new();
     for tile in tiles.iter() {
-        for (i, n) in tile.data().nodes.iter().enumerate() {
-            ids.entry(n.osm_id.to_native())
-                .or_insert_with(|| GraphId::new(tile.level(), tile.id(), i as u32));
+        for i in 0..tile.node_count() {
+            ids.entry(tile.node_osm_id(i))
+                .or_insert_with(|| GraphId::new(tile.level(), tile.id(), i));
         }
     }
     ids
@@ -90,9 +88,7 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
             };
             for e in t.out_edges(copy.index()) {
                 let edge = t.edge(e);
-                if edge.access & mode.bit().0 == 0 {
-                    continue;
-                }
+                let Some(c) = edge.cost(mode) else { continue };
                 let id = GraphId::new(copy.level(), copy.tile(), e);
                 if let Some(from) = from
                     && t.forbidden(e)
@@ -101,13 +97,6 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
                 {
                     continue;
                 }
-                let c = travel_seconds(
-                    f64::from(edge.length_m.to_native()),
-                    RoadClass::from_u8(edge.class),
-                    edge.speed_kmh,
-                    edge.flags,
-                    mode,
-                );
                 let total = base + c;
                 if total < edge_cost.get(&id).copied().unwrap_or(f64::INFINITY) {
                     edge_cost.insert(id, total);
@@ -129,7 +118,7 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
         let Some(tile) = tiles.tile_of(e) else {
             continue;
         };
-        let target = GraphId::from_packed(tile.edge(e.index()).target.to_native());
+        let target = tile.edge(e.index()).target();
         if let Some(osm) = tiles.osm_id(target) {
             let best = node_cost.entry(osm).or_insert(f64::INFINITY);
             if cost < *best {

@@ -22,6 +22,8 @@ use rkyv::util::AlignedVec;
 use yoke::Yoke;
 
 use crate::ids::{GraphId, Level};
+use crate::mode::{Mode, ModeMask};
+use crate::tags::RoadClass;
 
 pub const MAGIC: [u8; 4] = *b"GSRT";
 /// Bumped on any change to [`TileData`] or the header; readers refuse other versions.
@@ -29,63 +31,67 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 32;
 const DEFLATE: u8 = 1;
 
-/// One tile's content.
+/// One tile's content, stored column by column (each field of a record in its own array):
+/// columns of similar numbers compress far better than interleaved records, and a router
+/// reads only the columns it needs.
+///
+/// Nodes and directed edges are CSR: node `i`'s edges are
+/// `node_first_edge[i]..node_first_edge[i + 1]`, its transitions likewise. Both directions
+/// of a chain of way segments share one *chain* record (way, length, class, speed, names,
+/// shape) when both lie in this tile.
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct TileData {
     pub level: u8,
     pub tile_id: u32,
-    pub nodes: Vec<TileNode>,
+
+    pub node_osm_ids: Vec<i64>,
+    pub node_lats: Vec<i32>,
+    pub node_lons: Vec<i32>,
+    /// Modes for which the node is in a small component.
+    pub node_small: Vec<u8>,
+    /// `nodes + 1` offsets into the edge columns.
+    pub node_first_edge: Vec<u32>,
+    /// `nodes + 1` offsets into `transitions`.
+    pub node_first_transition: Vec<u32>,
     /// The same intersection on other levels, as packed [`GraphId`]s.
     pub transitions: Vec<u64>,
-    /// Grouped by source node, in each node's order.
-    pub edges: Vec<TileEdge>,
+
+    /// Packed [`GraphId`] of each edge's target node (same level, possibly another tile).
+    pub edge_targets: Vec<u64>,
+    pub edge_chains: Vec<u32>,
+    /// Allowed modes (low three bits) and [`EDGE_FORWARD`] / [`EDGE_AGAINST_CHAIN`].
+    pub edge_bits: Vec<u8>,
+
+    pub chain_way_ids: Vec<i64>,
+    /// Where the chain starts in its way's node list.
+    pub chain_segs: Vec<u32>,
+    pub chain_lengths: Vec<f32>,
+    pub chain_classes: Vec<u8>,
+    pub chain_speeds: Vec<u8>,
+    pub chain_flags: Vec<u8>,
+    pub chain_names: Vec<u32>,
+    pub chain_refs: Vec<u32>,
+    pub chain_shape_offsets: Vec<u32>,
+    /// Points stored for the chain; [`SHAPE_END_STORED`] set when its end node lies in
+    /// another tile and its coordinates are the last stored point.
+    pub chain_shape_points: Vec<u32>,
+
     pub forbidden: Vec<TileForbidden>,
-    /// Edge shapes: zigzag varints, the first point relative to the tile's south-west
-    /// corner, then deltas (1e-7 degrees). Both directions of a chain share one shape when
-    /// they are in the same tile.
+    /// Interior shape points as zigzag varint deltas, starting from the chain's start node.
     pub shapes: Vec<u8>,
     /// Names and refs, deduplicated within the tile.
     pub strings: Vec<String>,
 }
 
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct TileNode {
-    pub osm_id: i64,
-    pub lat_e7: i32,
-    pub lon_e7: i32,
-    pub first_edge: u32,
-    pub edge_count: u32,
-    pub first_transition: u32,
-    pub transition_count: u32,
-    /// Modes for which the node is in a small component.
-    pub small: u8,
-}
-
 /// No string: name and ref use this when absent.
 pub const NO_STRING: u32 = u32::MAX;
-/// `TileEdge::dir` bit: the edge runs in its way's node order.
-pub const DIR_FORWARD: u8 = 1;
-/// `TileEdge::dir` bit: the shape is stored once for both directions of the chain, in its
-/// twin's order; read it backwards.
-pub const DIR_SHAPE_REVERSED: u8 = 2;
-
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, Clone, PartialEq, Default)]
-pub struct TileEdge {
-    /// Packed [`GraphId`] of the target node (same level, possibly another tile).
-    pub target: u64,
-    pub way_id: i64,
-    pub seg: u32,
-    pub length_m: f32,
-    pub access: u8,
-    pub class: u8,
-    pub speed_kmh: u8,
-    pub flags: u8,
-    pub dir: u8,
-    pub name: u32,
-    pub reference: u32,
-    pub shape_offset: u32,
-    pub shape_points: u32,
-}
+/// `edge_bits`: the edge runs in its way's node order.
+pub const EDGE_FORWARD: u8 = 0x40;
+/// `edge_bits`: the edge runs from its chain's end to its start.
+pub const EDGE_AGAINST_CHAIN: u8 = 0x80;
+const ACCESS_BITS: u8 = 0x07;
+/// `chain_shape_points` flag (see there).
+pub const SHAPE_END_STORED: u32 = 1 << 31;
 
 /// Arriving by edge `from` (packed [`GraphId`] of an edge), this tile's edge `edge` may not
 /// be taken by `modes`. Sorted by `edge`.
@@ -113,6 +119,8 @@ pub enum TileError {
     Inflate(std::io::Error),
     #[error("tile archive is invalid: {0}")]
     Archive(String),
+    #[error("tile content is inconsistent: {0}")]
+    Inconsistent(String),
     #[error("tile header says level {header_level} tile {header_id}, its content says otherwise")]
     Mismatch { header_level: u8, header_id: u32 },
 }
@@ -203,12 +211,16 @@ impl Tile {
             archive,
             stored_bytes: bytes.len(),
         };
-        if tile.data().level != level || tile.data().tile_id.to_native() != tile_id {
+        if tile.data().level != level
+            || tile.data().tile_id.to_native() != tile_id
+            || Level::from_u8(level).is_none()
+        {
             return Err(TileError::Mismatch {
                 header_level: level,
                 header_id: tile_id,
             });
         }
+        tile.check()?;
         Ok(tile)
     }
 
@@ -234,28 +246,62 @@ impl Tile {
         self.archive.backing_cart().len()
     }
 
-    pub fn node(&self, index: u32) -> &ArchivedTileNode {
-        &self.data().nodes[index as usize]
+    pub fn node_count(&self) -> u32 {
+        self.data().node_osm_ids.len() as u32
     }
 
-    /// Edge indices leaving node `index`.
-    pub fn out_edges(&self, index: u32) -> std::ops::Range<u32> {
-        let n = self.node(index);
-        let first = n.first_edge.to_native();
-        first..first + n.edge_count.to_native()
+    pub fn edge_count(&self) -> u32 {
+        self.data().edge_targets.len() as u32
     }
 
-    pub fn edge(&self, index: u32) -> &ArchivedTileEdge {
-        &self.data().edges[index as usize]
+    pub fn node_osm_id(&self, node: u32) -> i64 {
+        self.data().node_osm_ids[node as usize].to_native()
+    }
+
+    /// (lat, lon) in 1e-7 degrees.
+    pub fn node_e7(&self, node: u32) -> (i32, i32) {
+        let d = self.data();
+        (
+            d.node_lats[node as usize].to_native(),
+            d.node_lons[node as usize].to_native(),
+        )
+    }
+
+    /// Modes for which the node lies in a small component.
+    pub fn node_small(&self, node: u32) -> ModeMask {
+        ModeMask(self.data().node_small[node as usize])
+    }
+
+    /// Edge indices leaving `node`.
+    pub fn out_edges(&self, node: u32) -> std::ops::Range<u32> {
+        let first = &self.data().node_first_edge;
+        first[node as usize].to_native()..first[node as usize + 1].to_native()
     }
 
     /// The node's copies on other levels.
-    pub fn transitions(&self, index: u32) -> impl Iterator<Item = GraphId> + '_ {
-        let n = self.node(index);
-        let first = n.first_transition.to_native() as usize;
-        self.data().transitions[first..first + n.transition_count.to_native() as usize]
+    pub fn transitions(&self, node: u32) -> impl Iterator<Item = GraphId> + '_ {
+        let d = self.data();
+        let (a, b) = (
+            d.node_first_transition[node as usize].to_native() as usize,
+            d.node_first_transition[node as usize + 1].to_native() as usize,
+        );
+        d.transitions[a..b]
             .iter()
             .map(|t| GraphId::from_packed(t.to_native()))
+    }
+
+    pub fn edge(&self, index: u32) -> EdgeRef<'_> {
+        EdgeRef {
+            tile: self,
+            index,
+            chain: self.data().edge_chains[index as usize].to_native() as usize,
+        }
+    }
+
+    /// The node an edge leaves from.
+    pub fn edge_source(&self, edge: u32) -> u32 {
+        let first = &self.data().node_first_edge;
+        (first.partition_point(|f| f.to_native() <= edge) - 1) as u32
     }
 
     /// Forbidden-turn entries of edge `index`.
@@ -270,15 +316,213 @@ impl Tile {
         (index != NO_STRING).then(|| self.data().strings.get(index as usize).map(|s| s.as_str()))?
     }
 
-    /// The edge's shape points (1e-7 degrees), source to target.
-    pub fn shape(&self, index: u32) -> Vec<(i32, i32)> {
-        let e = self.edge(index);
-        let mut points = decode_shape(
-            &self.data().shapes[e.shape_offset.to_native() as usize..],
-            e.shape_points.to_native() as usize,
-            tile_origin_e7(self.level(), self.id()),
-        );
-        if e.dir & DIR_SHAPE_REVERSED != 0 {
+    /// Checks what validation of the archive alone cannot: that the columns agree in length
+    /// and every index points inside the tile, so reading can never go out of bounds.
+    fn check(&self) -> Result<(), TileError> {
+        let d = self.data();
+        let bad = |what: &str| Err(TileError::Inconsistent(what.to_string()));
+        let nodes = d.node_osm_ids.len();
+        if [d.node_lats.len(), d.node_lons.len(), d.node_small.len()]
+            .iter()
+            .any(|&l| l != nodes)
+            || d.node_first_edge.len() != nodes + 1
+            || d.node_first_transition.len() != nodes + 1
+        {
+            return bad("node columns differ in length");
+        }
+        let edges = d.edge_targets.len();
+        if d.edge_chains.len() != edges || d.edge_bits.len() != edges {
+            return bad("edge columns differ in length");
+        }
+        let monotone = |col: &[rkyv::rend::u32_le], end: usize| {
+            col.first().map(|f| f.to_native()) == Some(0)
+                && col.windows(2).all(|w| w[0].to_native() <= w[1].to_native())
+                && col.last().map(|l| l.to_native() as usize) == Some(end)
+        };
+        if !monotone(&d.node_first_edge, edges)
+            || !monotone(&d.node_first_transition, d.transitions.len())
+        {
+            return bad("node offsets are not a CSR index");
+        }
+        let chains = d.chain_way_ids.len();
+        if [
+            d.chain_segs.len(),
+            d.chain_lengths.len(),
+            d.chain_classes.len(),
+            d.chain_speeds.len(),
+            d.chain_flags.len(),
+            d.chain_names.len(),
+            d.chain_refs.len(),
+            d.chain_shape_offsets.len(),
+            d.chain_shape_points.len(),
+        ]
+        .iter()
+        .any(|&l| l != chains)
+        {
+            return bad("chain columns differ in length");
+        }
+        if d.edge_chains
+            .iter()
+            .any(|c| c.to_native() as usize >= chains)
+        {
+            return bad("edge refers to a missing chain");
+        }
+        let string_ok = |i: u32| i == NO_STRING || (i as usize) < d.strings.len();
+        if !d
+            .chain_names
+            .iter()
+            .chain(d.chain_refs.iter())
+            .all(|i| string_ok(i.to_native()))
+        {
+            return bad("chain refers to a missing string");
+        }
+        if d.chain_shape_offsets
+            .iter()
+            .any(|o| o.to_native() as usize > d.shapes.len())
+        {
+            return bad("shape offset past the end");
+        }
+        if d.forbidden
+            .iter()
+            .any(|f| f.edge.to_native() as usize >= edges)
+            || !d
+                .forbidden
+                .windows(2)
+                .all(|w| w[0].edge.to_native() <= w[1].edge.to_native())
+        {
+            return bad("forbidden turns are not sorted edge entries");
+        }
+        // An edge against its chain starts at the chain's end, which is then in this tile.
+        for e in 0..edges as u32 {
+            let edge = self.edge(e);
+            if edge.against_chain() && edge.target_in_tile().is_none() {
+                return bad("edge runs against a chain whose start is elsewhere");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One directed edge of a loaded tile.
+#[derive(Clone, Copy)]
+pub struct EdgeRef<'a> {
+    tile: &'a Tile,
+    index: u32,
+    chain: usize,
+}
+
+impl<'a> EdgeRef<'a> {
+    fn d(&self) -> &'a ArchivedTileData {
+        self.tile.data()
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    pub fn target(&self) -> GraphId {
+        GraphId::from_packed(self.d().edge_targets[self.index as usize].to_native())
+    }
+
+    /// The target's index when it lies in this tile.
+    pub fn target_in_tile(&self) -> Option<u32> {
+        let t = self.target();
+        (t.level() == self.tile.level()
+            && t.tile() == self.tile.id()
+            && t.index() < self.tile.node_count())
+        .then_some(t.index())
+    }
+
+    fn bits(&self) -> u8 {
+        self.d().edge_bits[self.index as usize]
+    }
+
+    pub fn access(&self) -> ModeMask {
+        ModeMask(self.bits() & ACCESS_BITS)
+    }
+
+    /// Whether the edge runs in its way's node order.
+    pub fn forward(&self) -> bool {
+        self.bits() & EDGE_FORWARD != 0
+    }
+
+    fn against_chain(&self) -> bool {
+        self.bits() & EDGE_AGAINST_CHAIN != 0
+    }
+
+    pub fn way_id(&self) -> i64 {
+        self.d().chain_way_ids[self.chain].to_native()
+    }
+
+    pub fn seg(&self) -> u32 {
+        self.d().chain_segs[self.chain].to_native()
+    }
+
+    pub fn length_m(&self) -> f32 {
+        self.d().chain_lengths[self.chain].to_native()
+    }
+
+    pub fn class(&self) -> RoadClass {
+        RoadClass::from_u8(self.d().chain_classes[self.chain])
+    }
+
+    pub fn speed_kmh(&self) -> u8 {
+        self.d().chain_speeds[self.chain]
+    }
+
+    /// [`crate::tags::flags`] bits.
+    pub fn flags(&self) -> u8 {
+        self.d().chain_flags[self.chain]
+    }
+
+    pub fn name(&self) -> Option<&'a str> {
+        self.tile
+            .string(self.d().chain_names[self.chain].to_native())
+    }
+
+    pub fn reference(&self) -> Option<&'a str> {
+        self.tile
+            .string(self.d().chain_refs[self.chain].to_native())
+    }
+
+    /// Travel cost in seconds for `mode`, or `None` when the mode may not use this edge.
+    pub fn cost(&self, mode: Mode) -> Option<f64> {
+        self.access().contains(mode).then(|| {
+            crate::cost::travel_seconds(
+                f64::from(self.length_m()),
+                self.class(),
+                self.speed_kmh(),
+                self.flags(),
+                mode,
+            )
+        })
+    }
+
+    /// The edge's shape (1e-7 degrees), source to target, both ends included.
+    pub fn shape(&self) -> Vec<(i32, i32)> {
+        let d = self.d();
+        let stored = d.chain_shape_points[self.chain].to_native();
+        let count = (stored & !SHAPE_END_STORED) as usize;
+        let offset = d.chain_shape_offsets[self.chain].to_native() as usize;
+        let source = self.tile.node_e7(self.tile.edge_source(self.index));
+        let target_in_tile = self.target_in_tile().map(|t| self.tile.node_e7(t));
+        let chain_start = if self.against_chain() {
+            target_in_tile.unwrap_or(source)
+        } else {
+            source
+        };
+        let mut points = Vec::with_capacity(count + 2);
+        points.push(chain_start);
+        points.extend(decode_shape(&d.shapes[offset..], count, chain_start));
+        if stored & SHAPE_END_STORED == 0 {
+            let chain_end = if self.against_chain() {
+                source
+            } else {
+                target_in_tile.unwrap_or(source)
+            };
+            points.push(chain_end);
+        }
+        if self.against_chain() {
             points.reverse();
         }
         points
@@ -315,12 +559,6 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     v
 }
 
-/// The south-west corner of a tile in 1e-7 degrees: shapes are stored relative to it.
-pub fn tile_origin_e7(level: Level, id: u32) -> (i32, i32) {
-    let ((south, west), _) = level.tile_bounds(id);
-    ((south * 1e7).round() as i32, (west * 1e7).round() as i32)
-}
-
 /// Appends a shape (the caller records the offset before).
 pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)], origin: (i32, i32)) {
     let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
@@ -349,28 +587,30 @@ mod tests {
 
     fn sample() -> TileData {
         let mut shapes = Vec::new();
-        encode_shape(
-            &mut shapes,
-            &[(601_700_000, 249_400_000), (601_700_100, 249_399_900)],
-            tile_origin_e7(Level::Local, 77),
-        );
+        let start = (601_700_000, 249_400_000);
+        encode_shape(&mut shapes, &[(601_700_050, 249_399_950)], start);
         TileData {
             level: 2,
             tile_id: 77,
-            nodes: vec![TileNode {
-                osm_id: 5,
-                lat_e7: 601_700_000,
-                lon_e7: 249_400_000,
-                edge_count: 1,
-                ..Default::default()
-            }],
-            edges: vec![TileEdge {
-                target: GraphId::new(Level::Local, 78, 0).packed(),
-                shape_points: 2,
-                name: 0,
-                reference: NO_STRING,
-                ..Default::default()
-            }],
+            node_osm_ids: vec![5],
+            node_lats: vec![start.0],
+            node_lons: vec![start.1],
+            node_small: vec![0],
+            node_first_edge: vec![0, 1],
+            node_first_transition: vec![0, 0],
+            edge_targets: vec![GraphId::new(Level::Local, 78, 0).packed()],
+            edge_chains: vec![0],
+            edge_bits: vec![EDGE_FORWARD | 1],
+            chain_way_ids: vec![9],
+            chain_segs: vec![0],
+            chain_lengths: vec![12.5],
+            chain_classes: vec![RoadClass::Residential as u8],
+            chain_speeds: vec![30],
+            chain_flags: vec![0],
+            chain_names: vec![0],
+            chain_refs: vec![NO_STRING],
+            chain_shape_offsets: vec![0],
+            chain_shape_points: vec![1 | SHAPE_END_STORED],
             shapes,
             strings: vec!["Mannerheimintie".into()],
             ..Default::default()
@@ -383,17 +623,40 @@ mod tests {
         let tile = Tile::decode(&bytes).unwrap();
         assert_eq!(tile.id(), 77);
         assert_eq!(tile.level(), Level::Local);
+        let edge = tile.edge(0);
+        assert_eq!(edge.name(), Some("Mannerheimintie"));
+        assert_eq!(edge.reference(), None);
+        assert_eq!(edge.access(), ModeMask(1));
+        assert!(edge.forward());
         assert_eq!(
-            tile.string(tile.edge(0).name.to_native()),
-            Some("Mannerheimintie")
-        );
-        assert_eq!(
-            tile.shape(0),
-            vec![(601_700_000, 249_400_000), (601_700_100, 249_399_900)]
+            edge.shape(),
+            vec![(601_700_000, 249_400_000), (601_700_050, 249_399_950)]
         );
         let back: TileData =
             rkyv::deserialize::<TileData, rkyv::rancor::Error>(tile.data()).unwrap();
         assert_eq!(back, sample());
+    }
+
+    #[test]
+    fn rejects_inconsistent_content() {
+        let mut data = sample();
+        data.edge_chains = vec![3];
+        assert!(matches!(
+            Tile::decode(&data.encode()),
+            Err(TileError::Inconsistent(_))
+        ));
+        let mut data = sample();
+        data.node_first_edge = vec![0, 2];
+        assert!(matches!(
+            Tile::decode(&data.encode()),
+            Err(TileError::Inconsistent(_))
+        ));
+        let mut data = sample();
+        data.chain_names = vec![7];
+        assert!(matches!(
+            Tile::decode(&data.encode()),
+            Err(TileError::Inconsistent(_))
+        ));
     }
 
     #[test]

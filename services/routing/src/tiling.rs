@@ -6,10 +6,9 @@ use std::sync::Arc;
 use crate::graph::{Edge, ForbiddenTurn, Graph, Node};
 use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::ModeMask;
-use crate::tags::RoadClass;
 use crate::tile::{
-    DIR_FORWARD, DIR_SHAPE_REVERSED, NO_STRING, Tile, TileData, TileEdge, TileForbidden, TileNode,
-    encode_shape, tile_origin_e7,
+    EDGE_AGAINST_CHAIN, EDGE_FORWARD, NO_STRING, SHAPE_END_STORED, Tile, TileData, TileForbidden,
+    encode_shape,
 };
 
 /// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
@@ -68,8 +67,8 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                 ..Default::default()
             };
             let mut strings: HashMap<Arc<str>, u32> = HashMap::new();
-            let mut shared_shapes: HashMap<(i64, u32), u32> = HashMap::new();
-            let origin = tile_origin_e7(level, tile);
+            // Chains written by one direction, waiting for the other: (way, seg) -> chain.
+            let mut open_chains: HashMap<(i64, u32), u32> = HashMap::new();
             let mut intern = |s: &Option<Arc<str>>, data: &mut TileData| match s {
                 None => NO_STRING,
                 Some(s) => *strings.entry(s.clone()).or_insert_with(|| {
@@ -77,10 +76,10 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                     (data.strings.len() - 1) as u32
                 }),
             };
+            data.node_first_edge.push(0);
+            data.node_first_transition.push(0);
             for &n in members {
                 let node = &graph.nodes[n as usize];
-                let first_edge = data.edges.len() as u32;
-                let first_transition = data.transitions.len() as u32;
                 for other in Level::ALL {
                     if other != level
                         && let Some(id) = node_ids[other as usize][n as usize]
@@ -93,56 +92,65 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                     if edge.level() != level {
                         continue;
                     }
+                    let index = data.edge_targets.len() as u32;
                     for turn in graph.forbidden_into(e) {
                         data.forbidden.push(TileForbidden {
-                            edge: data.edges.len() as u32,
+                            edge: index,
                             from: edge_id_of[turn.from as usize].packed(),
                             modes: turn.modes.0,
                         });
                     }
-                    let mut dir = if edge.forward { DIR_FORWARD } else { 0 };
-                    let shape_offset = match shared_shapes.remove(&(edge.way_id, edge.seg)) {
-                        Some(offset) => {
-                            dir |= DIR_SHAPE_REVERSED;
-                            offset
+                    let target = node_ids[level as usize][edge.target as usize]
+                        .expect("targets are on the edge's level");
+                    let mut bits = edge.access.0 | if edge.forward { EDGE_FORWARD } else { 0 };
+                    let chain = match open_chains.remove(&(edge.way_id, edge.seg)) {
+                        Some(chain) => {
+                            bits |= EDGE_AGAINST_CHAIN;
+                            chain
                         }
                         None => {
+                            let chain = data.chain_way_ids.len() as u32;
+                            // The end node's coordinates are stored only when no node of
+                            // this tile holds them.
+                            let end_here = target.tile() == tile;
+                            let interior = &edge.shape[1..edge.shape.len() - 1];
                             let offset = data.shapes.len() as u32;
-                            encode_shape(&mut data.shapes, &edge.shape, origin);
-                            shared_shapes.insert((edge.way_id, edge.seg), offset);
-                            offset
+                            let stored = if end_here {
+                                encode_shape(&mut data.shapes, interior, edge.shape[0]);
+                                interior.len() as u32
+                            } else {
+                                encode_shape(&mut data.shapes, &edge.shape[1..], edge.shape[0]);
+                                (edge.shape.len() - 1) as u32 | SHAPE_END_STORED
+                            };
+                            data.chain_way_ids.push(edge.way_id);
+                            data.chain_segs.push(edge.seg);
+                            data.chain_lengths.push(edge.length_m);
+                            data.chain_classes.push(edge.class as u8);
+                            data.chain_speeds.push(edge.speed_kmh);
+                            data.chain_flags.push(edge.flags);
+                            let name = intern(&edge.name, &mut data);
+                            data.chain_names.push(name);
+                            let reference = intern(&edge.reference, &mut data);
+                            data.chain_refs.push(reference);
+                            data.chain_shape_offsets.push(offset);
+                            data.chain_shape_points.push(stored);
+                            if end_here {
+                                open_chains.insert((edge.way_id, edge.seg), chain);
+                            }
+                            chain
                         }
                     };
-                    let name = intern(&edge.name, &mut data);
-                    let reference = intern(&edge.reference, &mut data);
-                    data.edges.push(TileEdge {
-                        target: node_ids[level as usize][edge.target as usize]
-                            .expect("targets are on the edge's level")
-                            .packed(),
-                        way_id: edge.way_id,
-                        seg: edge.seg,
-                        length_m: edge.length_m,
-                        access: edge.access.0,
-                        class: edge.class as u8,
-                        speed_kmh: edge.speed_kmh,
-                        flags: edge.flags,
-                        dir,
-                        name,
-                        reference,
-                        shape_offset,
-                        shape_points: edge.shape.len() as u32,
-                    });
+                    data.edge_targets.push(target.packed());
+                    data.edge_chains.push(chain);
+                    data.edge_bits.push(bits);
                 }
-                data.nodes.push(TileNode {
-                    osm_id: node.osm_id,
-                    lat_e7: node.lat_e7,
-                    lon_e7: node.lon_e7,
-                    first_edge,
-                    edge_count: data.edges.len() as u32 - first_edge,
-                    first_transition,
-                    transition_count: data.transitions.len() as u32 - first_transition,
-                    small: node.small.0,
-                });
+                data.node_osm_ids.push(node.osm_id);
+                data.node_lats.push(node.lat_e7);
+                data.node_lons.push(node.lon_e7);
+                data.node_small.push(node.small.0);
+                data.node_first_edge.push(data.edge_targets.len() as u32);
+                data.node_first_transition
+                    .push(data.transitions.len() as u32);
             }
             out.push(data);
         }
@@ -185,10 +193,7 @@ impl TileSet {
     /// The OSM id of a node id.
     pub fn osm_id(&self, id: GraphId) -> Option<i64> {
         let tile = self.tile_of(id)?;
-        tile.data()
-            .nodes
-            .get(id.index() as usize)
-            .map(|n| n.osm_id.to_native())
+        (id.index() < tile.node_count()).then(|| tile.node_osm_id(id.index()))
     }
 }
 
@@ -196,12 +201,13 @@ impl TileSet {
 pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
     let mut nodes: BTreeMap<i64, Node> = BTreeMap::new();
     for tile in tiles.iter() {
-        for n in tile.data().nodes.iter() {
+        for n in 0..tile.node_count() {
+            let (lat_e7, lon_e7) = tile.node_e7(n);
             let node = Node {
-                osm_id: n.osm_id.to_native(),
-                lat_e7: n.lat_e7.to_native(),
-                lon_e7: n.lon_e7.to_native(),
-                small: ModeMask(n.small),
+                osm_id: tile.node_osm_id(n),
+                lat_e7,
+                lon_e7,
+                small: tile.node_small(n),
             };
             if let Some(seen) = nodes.get(&node.osm_id) {
                 if *seen != node {
@@ -218,23 +224,22 @@ pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
         .map(|(i, &id)| (id, i as u32))
         .collect();
     let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    let mut string = |s: Option<&str>| -> Option<Arc<str>> {
+        s.map(|s| {
+            names
+                .entry(s.to_string())
+                .or_insert_with(|| Arc::from(s))
+                .clone()
+        })
+    };
     let mut edges = Vec::new();
     let mut edge_index: HashMap<GraphId, u32> = HashMap::new();
     let mut pending_forbidden: Vec<(u32, u64, u8)> = Vec::new();
     for tile in tiles.iter() {
-        let data = tile.data();
-        let mut string = |i: u32| -> Option<Arc<str>> {
-            tile.string(i).map(|s| {
-                names
-                    .entry(s.to_string())
-                    .or_insert_with(|| Arc::from(s))
-                    .clone()
-            })
-        };
-        for (n, node) in data.nodes.iter().enumerate() {
-            for e in tile.out_edges(n as u32) {
-                let te = tile.edge(e);
-                let target = GraphId::from_packed(te.target.to_native());
+        for n in 0..tile.node_count() {
+            for e in tile.out_edges(n) {
+                let edge = tile.edge(e);
+                let target = edge.target();
                 let target_osm = tiles
                     .osm_id(target)
                     .ok_or_else(|| format!("edge target {target:?} is in no loaded tile"))?;
@@ -244,19 +249,19 @@ pub fn stitch(tiles: &TileSet) -> Result<Graph, String> {
                     pending_forbidden.push((position, f.from.to_native(), f.modes));
                 }
                 edges.push(Edge {
-                    source: index_of[&node.osm_id.to_native()],
+                    source: index_of[&tile.node_osm_id(n)],
                     target: index_of[&target_osm],
-                    way_id: te.way_id.to_native(),
-                    seg: te.seg.to_native(),
-                    forward: te.dir & DIR_FORWARD != 0,
-                    access: ModeMask(te.access),
-                    length_m: te.length_m.to_native(),
-                    class: RoadClass::from_u8(te.class),
-                    speed_kmh: te.speed_kmh,
-                    flags: te.flags,
-                    name: string(te.name.to_native()),
-                    reference: string(te.reference.to_native()),
-                    shape: tile.shape(e),
+                    way_id: edge.way_id(),
+                    seg: edge.seg(),
+                    forward: edge.forward(),
+                    access: edge.access(),
+                    length_m: edge.length_m(),
+                    class: edge.class(),
+                    speed_kmh: edge.speed_kmh(),
+                    flags: edge.flags(),
+                    name: string(edge.name()),
+                    reference: string(edge.reference()),
+                    shape: edge.shape(),
                 });
             }
         }
