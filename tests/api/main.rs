@@ -8,4 +8,5 @@ mod dataset;
 mod faults;
 mod helpers;
 mod ops;
+mod roads;
 mod search;
