@@ -6,7 +6,7 @@ use std::sync::Arc;
 use geo_core::{LatLon, haversine_m};
 use osm::Element;
 
-use crate::graph::{COORD_SCALE, Edge, ForbiddenTurn, Graph, Node};
+use crate::graph::{COORD_SCALE, Edge, ForbiddenTurn, Graph, Node, length_from_dm, length_to_dm};
 use crate::mode::ModeMask;
 use crate::restriction::{self, RawRestriction, Skipped};
 use crate::tags::{WayAttrs, flags, way_attrs};
@@ -215,7 +215,7 @@ impl GraphBuilder {
                     seg: run[start].0,
                     forward: true,
                     access: way.attrs.forward,
-                    length_m: length as f32,
+                    length_m: length_from_dm(length_to_dm(length)),
                     class: way.attrs.class,
                     speed_kmh,
                     flags: way.attrs.flags,

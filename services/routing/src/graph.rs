@@ -9,6 +9,17 @@ use crate::tags::RoadClass;
 /// Coordinates are stored as OSM stores them: integer 1e-7 degrees.
 pub const COORD_SCALE: f64 = 1e7;
 
+/// Edge lengths are kept in whole decimetres; this is the one conversion to metres, so the
+/// graph and the tiles hold bit-identical `f32` values.
+pub fn length_from_dm(dm: u32) -> f32 {
+    dm as f32 / 10.0
+}
+
+/// Metres to whole decimetres.
+pub fn length_to_dm(metres: f64) -> u32 {
+    (metres * 10.0).round().clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
 /// A graph node: an intersection, a way end, or a turn-restriction via node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
@@ -43,7 +54,7 @@ pub struct Edge {
     pub forward: bool,
     /// Modes allowed along this edge's direction.
     pub access: ModeMask,
-    /// Length along the shape, metres.
+    /// Length along the shape, metres, to the decimetre ([`length_from_dm`]).
     pub length_m: f32,
     pub class: RoadClass,
     /// Driving speed, km/h (ferries: their own speed for every vehicle).

@@ -21,7 +21,7 @@ use std::io::Write;
 use rkyv::util::AlignedVec;
 use yoke::Yoke;
 
-use crate::ids::{GraphId, Level};
+use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::{Mode, ModeMask};
 use crate::tags::RoadClass;
 
@@ -45,6 +45,8 @@ pub struct TileData {
     pub tile_id: u32,
 
     pub node_osm_ids: Vec<i64>,
+    /// Latitude and longitude in 1e-7 degrees, relative to the tile's south-west corner
+    /// ([`tile_origin_e7`]).
     pub node_lats: Vec<i32>,
     pub node_lons: Vec<i32>,
     /// Modes for which the node is in a small component.
@@ -56,8 +58,10 @@ pub struct TileData {
     /// The same intersection on other levels, as packed [`GraphId`]s.
     pub transitions: Vec<u64>,
 
-    /// Packed [`GraphId`] of each edge's target node (same level, possibly another tile).
-    pub edge_targets: Vec<u64>,
+    /// Each edge's target node: its tile (on this tile's level, possibly another tile) and
+    /// its index there.
+    pub edge_target_tiles: Vec<u32>,
+    pub edge_target_nodes: Vec<u32>,
     pub edge_chains: Vec<u32>,
     /// Allowed modes (low three bits) and [`EDGE_FORWARD`] / [`EDGE_AGAINST_CHAIN`].
     pub edge_bits: Vec<u8>,
@@ -65,7 +69,8 @@ pub struct TileData {
     pub chain_way_ids: Vec<i64>,
     /// Where the chain starts in its way's node list.
     pub chain_segs: Vec<u32>,
-    pub chain_lengths: Vec<f32>,
+    /// Decimetres ([`crate::graph::length_from_dm`]).
+    pub chain_lengths_dm: Vec<u32>,
     pub chain_classes: Vec<u8>,
     pub chain_speeds: Vec<u8>,
     pub chain_flags: Vec<u8>,
@@ -153,6 +158,8 @@ impl TileData {
 pub struct Tile {
     archive: Yoke<&'static ArchivedTileData, Box<AlignedVec>>,
     stored_bytes: usize,
+    /// The south-west corner node coordinates are relative to.
+    origin: (i32, i32),
 }
 
 impl std::fmt::Debug for Tile {
@@ -210,6 +217,9 @@ impl Tile {
         let tile = Tile {
             archive,
             stored_bytes: bytes.len(),
+            origin: Level::from_u8(level)
+                .map(|l| tile_origin_e7(l, tile_id))
+                .unwrap_or_default(),
         };
         if tile.data().level != level
             || tile.data().tile_id.to_native() != tile_id
@@ -251,7 +261,7 @@ impl Tile {
     }
 
     pub fn edge_count(&self) -> u32 {
-        self.data().edge_targets.len() as u32
+        self.data().edge_target_nodes.len() as u32
     }
 
     pub fn node_osm_id(&self, node: u32) -> i64 {
@@ -262,8 +272,8 @@ impl Tile {
     pub fn node_e7(&self, node: u32) -> (i32, i32) {
         let d = self.data();
         (
-            d.node_lats[node as usize].to_native(),
-            d.node_lons[node as usize].to_native(),
+            d.node_lats[node as usize].to_native() + self.origin.0,
+            d.node_lons[node as usize].to_native() + self.origin.1,
         )
     }
 
@@ -330,8 +340,11 @@ impl Tile {
         {
             return bad("node columns differ in length");
         }
-        let edges = d.edge_targets.len();
-        if d.edge_chains.len() != edges || d.edge_bits.len() != edges {
+        let edges = d.edge_target_nodes.len();
+        if d.edge_target_tiles.len() != edges
+            || d.edge_chains.len() != edges
+            || d.edge_bits.len() != edges
+        {
             return bad("edge columns differ in length");
         }
         let monotone = |col: &[rkyv::rend::u32_le], end: usize| {
@@ -347,7 +360,7 @@ impl Tile {
         let chains = d.chain_way_ids.len();
         if [
             d.chain_segs.len(),
-            d.chain_lengths.len(),
+            d.chain_lengths_dm.len(),
             d.chain_classes.len(),
             d.chain_speeds.len(),
             d.chain_flags.len(),
@@ -421,7 +434,12 @@ impl<'a> EdgeRef<'a> {
     }
 
     pub fn target(&self) -> GraphId {
-        GraphId::from_packed(self.d().edge_targets[self.index as usize].to_native())
+        let d = self.d();
+        GraphId::new(
+            self.tile.level(),
+            d.edge_target_tiles[self.index as usize].to_native(),
+            d.edge_target_nodes[self.index as usize].to_native() & MAX_INDEX,
+        )
     }
 
     /// The target's index when it lies in this tile.
@@ -459,7 +477,7 @@ impl<'a> EdgeRef<'a> {
     }
 
     pub fn length_m(&self) -> f32 {
-        self.d().chain_lengths[self.chain].to_native()
+        crate::graph::length_from_dm(self.d().chain_lengths_dm[self.chain].to_native())
     }
 
     pub fn class(&self) -> RoadClass {
@@ -559,6 +577,16 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
     v
 }
 
+/// The south-west corner of a tile in 1e-7 degrees: node coordinates are stored relative
+/// to it, so they need fewer significant bytes.
+pub fn tile_origin_e7(level: Level, id: u32) -> (i32, i32) {
+    let ((south, west), _) = level.tile_bounds(id);
+    (
+        (south * 1e7).round().clamp(-9e8, 9e8) as i32,
+        (west * 1e7).round().clamp(-1.8e9, 1.8e9) as i32,
+    )
+}
+
 /// Appends a shape (the caller records the offset before).
 pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)], origin: (i32, i32)) {
     let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
@@ -593,17 +621,18 @@ mod tests {
             level: 2,
             tile_id: 77,
             node_osm_ids: vec![5],
-            node_lats: vec![start.0],
-            node_lons: vec![start.1],
+            node_lats: vec![start.0 - tile_origin_e7(Level::Local, 77).0],
+            node_lons: vec![start.1 - tile_origin_e7(Level::Local, 77).1],
             node_small: vec![0],
             node_first_edge: vec![0, 1],
             node_first_transition: vec![0, 0],
-            edge_targets: vec![GraphId::new(Level::Local, 78, 0).packed()],
+            edge_target_tiles: vec![78],
+            edge_target_nodes: vec![0],
             edge_chains: vec![0],
             edge_bits: vec![EDGE_FORWARD | 1],
             chain_way_ids: vec![9],
             chain_segs: vec![0],
-            chain_lengths: vec![12.5],
+            chain_lengths_dm: vec![125],
             chain_classes: vec![RoadClass::Residential as u8],
             chain_speeds: vec![30],
             chain_flags: vec![0],

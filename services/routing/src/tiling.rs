@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::graph::{Edge, ForbiddenTurn, Graph, Node};
+use crate::graph::{Edge, ForbiddenTurn, Graph, Node, length_to_dm};
 use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::ModeMask;
 use crate::tile::{
     EDGE_AGAINST_CHAIN, EDGE_FORWARD, NO_STRING, SHAPE_END_STORED, Tile, TileData, TileForbidden,
-    encode_shape,
+    encode_shape, tile_origin_e7,
 };
 
 /// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
@@ -66,6 +66,7 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                 tile_id: tile,
                 ..Default::default()
             };
+            let origin = tile_origin_e7(level, tile);
             let mut strings: HashMap<Arc<str>, u32> = HashMap::new();
             // Chains written by one direction, waiting for the other: (way, seg) -> chain.
             let mut open_chains: HashMap<(i64, u32), u32> = HashMap::new();
@@ -92,7 +93,7 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                     if edge.level() != level {
                         continue;
                     }
-                    let index = data.edge_targets.len() as u32;
+                    let index = data.edge_target_nodes.len() as u32;
                     for turn in graph.forbidden_into(e) {
                         data.forbidden.push(TileForbidden {
                             edge: index,
@@ -124,7 +125,8 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                             };
                             data.chain_way_ids.push(edge.way_id);
                             data.chain_segs.push(edge.seg);
-                            data.chain_lengths.push(edge.length_m);
+                            data.chain_lengths_dm
+                                .push(length_to_dm(f64::from(edge.length_m)));
                             data.chain_classes.push(edge.class as u8);
                             data.chain_speeds.push(edge.speed_kmh);
                             data.chain_flags.push(edge.flags);
@@ -140,15 +142,17 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
                             chain
                         }
                     };
-                    data.edge_targets.push(target.packed());
+                    data.edge_target_tiles.push(target.tile());
+                    data.edge_target_nodes.push(target.index());
                     data.edge_chains.push(chain);
                     data.edge_bits.push(bits);
                 }
                 data.node_osm_ids.push(node.osm_id);
-                data.node_lats.push(node.lat_e7);
-                data.node_lons.push(node.lon_e7);
+                data.node_lats.push(node.lat_e7 - origin.0);
+                data.node_lons.push(node.lon_e7 - origin.1);
                 data.node_small.push(node.small.0);
-                data.node_first_edge.push(data.edge_targets.len() as u32);
+                data.node_first_edge
+                    .push(data.edge_target_nodes.len() as u32);
                 data.node_first_transition
                     .push(data.transitions.len() as u32);
             }
