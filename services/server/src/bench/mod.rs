@@ -1,4 +1,4 @@
-//! `bench <nearby>`: benchmarks, each against its anchors in the same run.
+//! `bench <nearby|import>`: benchmarks, each against its anchors in the same run.
 //!
 //! `bench nearby` generates seeded synthetic businesses ([`proximity::synth`]) at each size,
 //! picks query centres in dense areas, and runs the same centres through every engine:
@@ -12,8 +12,20 @@
 //! It prints a table per radius (results returned, queries/s, p50/p99, the quadtree's
 //! speed-up over each engine), a nearest-20 table, the HTTP results, the index build time and
 //! bytes per business, and a PASS/MISS line per target of the proximity issue.
+//!
+//! `bench import` runs `import roads` as a child process on every OSM extract in `--dir`
+//! (default `../shared/data/osm`, else `data/`), `--runs` times each, and the anchor,
+//! osm2pgrouting (Debian package, installed when missing together with `osmium-tool`, GNU
+//! `time` and the server's `postgresql-<major>-pgrouting`), on the same files into a fresh
+//! PostGIS + pgRouting database per run. PBF and `.osm.gz` inputs are converted to OSM XML
+//! for osm2pgrouting before the timing. It prints a table per extract (median wall seconds,
+//! OSM nodes/s, peak RSS from GNU time, graph size, tiles and bytes per level, tiles/input,
+//! osm2pgrouting's seconds, peak RSS and `ways` rows, the speed-up), a summary table, and
+//! PASS/MISS lines for the import issue's targets (>= 10x osm2pgrouting on every extract,
+//! Porto in < 5 s and < 1 GiB peak, tiles smaller than the input).
 
 mod http;
+mod import;
 mod inprocess;
 mod postgis;
 mod redis_anchor;
@@ -38,6 +50,9 @@ use self::stats::Budget;
 pub enum BenchCommand {
     /// Nearby search: quadtree and geohash paths vs Redis GEOSEARCH, PostGIS and HTTP.
     Nearby(NearbyArgs),
+    /// Road import: `import roads` on every OSM extract (time, peak memory, nodes/s, tiles
+    /// per level and bytes) vs osm2pgrouting into pgRouting on the same files.
+    Import(import::ImportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,6 +117,7 @@ pub struct NearbyArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Nearby(args) => nearby(args).await,
+        BenchCommand::Import(args) => import::run(args).await,
     }
 }
 
@@ -410,7 +426,13 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(n: usize) -> anyhow::Result<TempDir> {
-        let path = std::env::temp_dir().join(format!("geostack-bench-{}-{n}", std::process::id()));
+        TempDir::labelled(&n.to_string())
+    }
+
+    /// `geostack-bench-<pid>-<label>`, emptied if it exists.
+    fn labelled(label: &str) -> anyhow::Result<TempDir> {
+        let path =
+            std::env::temp_dir().join(format!("geostack-bench-{}-{label}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use geo_core::LatLon;
 use proximity::synth::SynthBusiness;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Row};
 
 use super::inprocess::PAGE;
@@ -36,18 +36,7 @@ impl PostGis {
     pub async fn load(url: &str, data: &[SynthBusiness]) -> anyhow::Result<PostGis> {
         let admin: PgConnectOptions = url.parse().context("parsing --postgres-url")?;
         let database = format!("geostack_bench_{}_{}", std::process::id(), data.len());
-        let mut conn = admin
-            .connect()
-            .await
-            .with_context(|| format!("connecting to PostgreSQL at {url}"))?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {database}"))
-            .execute(&mut conn)
-            .await?;
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut conn)
-            .await
-            .context("creating the benchmark database")?;
-        drop(conn);
+        create_database(&admin, &database).await?;
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .connect_with(admin.clone().database(&database))
@@ -72,19 +61,7 @@ impl PostGis {
     }
 
     async fn prepare(&mut self, data: &[SynthBusiness]) -> anyhow::Result<()> {
-        if let Err(first) = sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
-            .execute(&self.pool)
-            .await
-        {
-            eprintln!(
-                "  PostGIS extension unavailable ({first}); installing postgresql-15-postgis-3"
-            );
-            install_postgis().context("installing PostGIS")?;
-            sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
-                .execute(&self.pool)
-                .await
-                .context("CREATE EXTENSION postgis after installing it")?;
-        }
+        create_postgis(&mut *self.pool.acquire().await?).await?;
         sqlx::query(
             "CREATE TABLE bench_businesses (id bigint PRIMARY KEY, geog geography(Point, 4326))",
         )
@@ -220,20 +197,64 @@ impl PostGis {
     /// Closes the pool and drops the database (errors are printed, not returned).
     pub async fn drop_database(&self) {
         self.pool.close().await;
-        let result = async {
-            let mut conn = self.admin.connect().await?;
-            sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            ))
+        drop_database(&self.admin, &self.database).await;
+    }
+}
+
+/// Creates `database` (dropping a leftover of the same name first) on the server of `admin`.
+pub(super) async fn create_database(
+    admin: &PgConnectOptions,
+    database: &str,
+) -> anyhow::Result<()> {
+    let mut conn = admin.connect().await.with_context(|| {
+        format!(
+            "connecting to PostgreSQL at {}:{} as {}",
+            admin.get_host(),
+            admin.get_port(),
+            admin.get_username()
+        )
+    })?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping a leftover database {database}"))?;
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating the benchmark database {database}"))?;
+    Ok(())
+}
+
+/// `CREATE EXTENSION IF NOT EXISTS postgis` on `conn`, installing Debian's package first when
+/// the extension is missing and this process runs as root.
+pub(super) async fn create_postgis(conn: &mut PgConnection) -> anyhow::Result<()> {
+    if let Err(first) = sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
+        .execute(&mut *conn)
+        .await
+    {
+        eprintln!("  PostGIS extension unavailable ({first}); installing postgresql-15-postgis-3");
+        install_postgis().context("installing PostGIS")?;
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis")
+            .execute(&mut *conn)
+            .await
+            .context("CREATE EXTENSION postgis after installing it")?;
+    }
+    Ok(())
+}
+
+/// Drops `database` on the server of `admin`, closing its connections (errors are printed,
+/// not returned).
+pub(super) async fn drop_database(admin: &PgConnectOptions, database: &str) {
+    let result = async {
+        let mut conn = admin.connect().await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
             .execute(&mut conn)
             .await?;
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(err) = result {
-            eprintln!("  could not drop database {}: {err:#}", self.database);
-        }
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(err) = result {
+        eprintln!("  could not drop database {database}: {err:#}");
     }
 }
 
