@@ -158,7 +158,12 @@ pub fn read_with_progress(
     // such as named pipes.
     let input = io::Cursor::new(prefix).chain(file);
     let mut sink = Sink::new(format, &mut visit, &mut progress, total);
-    run(input, format, &mut sink)?;
+    if format == Format::XmlGz {
+        // Decompressing on a second core overlaps inflating with parsing.
+        run_gz_in_thread(input, &mut sink)?;
+    } else {
+        run(input, format, &mut sink)?;
+    }
     sink.progress(sink.stats.bytes);
     Ok(sink.stats)
 }
@@ -269,6 +274,85 @@ impl<'a> Sink<'a> {
 
 /// Counts bytes pulled from the underlying reader. Shared through an `Rc` because the reader
 /// itself disappears inside quick-xml and flate2 wrappers.
+/// Gzipped XML with the inflating on its own thread, handing 256 KiB chunks (and the
+/// compressed bytes consumed so far, for progress) to the parser through a small queue.
+fn run_gz_in_thread<R: Read + Send>(input: R, sink: &mut Sink<'_>) -> Result<(), Error> {
+    type Chunk = io::Result<(Vec<u8>, u64)>;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
+        scope.spawn(move || {
+            let counter = Rc::new(Cell::new(0));
+            let mut gz =
+                flate2::read::MultiGzDecoder::new(Counting::new(input, Rc::clone(&counter)));
+            loop {
+                let mut chunk = vec![0u8; 256 * 1024];
+                let mut filled = 0;
+                let result = loop {
+                    match gz.read(&mut chunk[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                chunk.truncate(filled);
+                let message = match result {
+                    // End of input: dropping the sender tells the parser.
+                    Ok(()) if filled == 0 => break,
+                    Ok(()) => Ok((chunk, counter.get())),
+                    Err(e) => Err(e),
+                };
+                let last = message.is_err();
+                // A send fails when the parser hung up (it failed or finished): stop too.
+                if tx.send(message).is_err() || last {
+                    break;
+                }
+            }
+        });
+        let consumed = Rc::new(Cell::new(0));
+        let reader = ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            consumed: Rc::clone(&consumed),
+        };
+        xml::read(BufReader::with_capacity(64 * 1024, reader), &consumed, sink)
+    })
+}
+
+/// The parser's end of [`run_gz_in_thread`].
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<io::Result<(Vec<u8>, u64)>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok((chunk, consumed))) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                    self.consumed.set(consumed);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the inflater finished
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 struct Counting<R> {
     inner: R,
     count: Rc<Cell<u64>>,

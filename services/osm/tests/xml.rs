@@ -321,3 +321,51 @@ fn read_detects_xml_file_and_reports_progress() {
     assert_eq!(reports.last(), Some(&(total, total)));
     assert!(reports.windows(2).all(|w| w[0].0 < w[1].0));
 }
+
+/// Files go through the threaded inflater (`read_with_progress`), fixtures in memory do not:
+/// both must agree, including across many chunks and on damage.
+#[test]
+fn gzip_files_are_inflated_on_a_second_thread_with_the_same_result() {
+    let dir = std::env::temp_dir().join(format!("osm-gz-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut big = String::from("<osm version=\"0.6\">\n");
+    for i in 1..=40_000 {
+        big.push_str(&format!(
+            "<node id=\"{i}\" lat=\"{}\" lon=\"24.9\"><tag k=\"name\" v=\"n{i}\"/></node>\n",
+            60.0 + f64::from(i) * 1e-6
+        ));
+    }
+    big.push_str("</osm>\n");
+    for (name, text) in [("fixture", FIXTURE), ("big", big.as_str())] {
+        let gz = gzip(text.as_bytes());
+        let path = dir.join(format!("{name}.osm.gz"));
+        std::fs::write(&path, &gz).unwrap();
+        let mut from_file = Vec::new();
+        let mut last_progress = (0, 0);
+        let stats = osm::read_with_progress(
+            &path,
+            |e| from_file.push(e),
+            |done, total| {
+                assert!(done >= last_progress.0, "progress goes forward");
+                last_progress = (done, total);
+            },
+        )
+        .unwrap();
+        let (in_memory, _) = collect(&gz, Format::XmlGz).unwrap();
+        assert_eq!(from_file, in_memory, "{name}");
+        assert_eq!(stats.bytes, gz.len() as u64);
+        assert_eq!(last_progress, (gz.len() as u64, gz.len() as u64));
+
+        let cut = dir.join(format!("{name}-cut.osm.gz"));
+        std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
+        let err = osm::read(&cut, |_| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Truncated { .. } | Error::Xml { .. } | Error::Io(_)
+            ),
+            "{name}: {err}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

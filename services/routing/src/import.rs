@@ -47,6 +47,9 @@ pub struct ImportSummary {
     pub seconds: f64,
     pub read_seconds: f64,
     pub build_seconds: f64,
+    /// Cutting and encoding the tiles.
+    pub encode_seconds: f64,
+    /// Putting tiles and manifest into storage and publishing.
     pub write_seconds: f64,
     /// Peak resident memory of the process (VmHWM), when the platform reports it.
     pub peak_rss_bytes: Option<u64>,
@@ -83,26 +86,40 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Tiles of a graph, encoded, with their manifest entries.
+/// Tiles of a graph, encoded (on every core), with their manifest entries.
 pub fn encode_tiles(graph: &Graph) -> Result<(Vec<EncodedTile>, Vec<TileEntry>), ImportError> {
     let tiles = tiling::cut(graph).map_err(ImportError::Tiling)?;
-    let mut encoded = Vec::with_capacity(tiles.len());
-    let mut entries = Vec::with_capacity(tiles.len());
-    for data in tiles {
-        let level = Level::from_u8(data.level).expect("cut writes known levels");
-        let bytes = data.encode();
-        entries.push(TileEntry {
-            level,
-            id: data.tile_id,
-            bytes: bytes.len() as u64,
-            crc32: crc32fast::hash(&bytes),
-        });
-        encoded.push(EncodedTile {
-            level,
-            id: data.tile_id,
-            bytes,
-        });
-    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = tiles.len().div_ceil(threads).max(1);
+    let encoded: Vec<EncodedTile> = std::thread::scope(|scope| {
+        let workers: Vec<_> = tiles
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|data| EncodedTile {
+                            level: Level::from_u8(data.level).expect("cut writes known levels"),
+                            id: data.tile_id,
+                            bytes: data.encode(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("encoding a tile does not panic"))
+            .collect()
+    });
+    let entries = encoded
+        .iter()
+        .map(|t| TileEntry {
+            level: t.level,
+            id: t.id,
+            bytes: t.bytes.len() as u64,
+            crc32: crc32fast::hash(&t.bytes),
+        })
+        .collect();
     Ok((encoded, entries))
 }
 
@@ -144,6 +161,8 @@ pub async fn import_roads(
     })
     .await
     .map_err(|e| ImportError::Task(e.to_string()))??;
+    let encode_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     let levels: Vec<LevelSummary> = Level::ALL
         .iter()
         .map(|&level| {
@@ -204,6 +223,7 @@ pub async fn import_roads(
         seconds: started.elapsed().as_secs_f64(),
         read_seconds,
         build_seconds,
+        encode_seconds,
         write_seconds,
         peak_rss_bytes: peak_rss_bytes(),
     })

@@ -126,12 +126,13 @@ fn print_summary(s: &ImportSummary, url: &str) {
         );
     }
     println!(
-        "published version {} to {url}: {:.1} MB of tiles in {:.2} s (read {:.2} s, build {:.2} s, write {:.2} s), peak memory {}",
+        "published version {} to {url}: {:.1} MB of tiles in {:.2} s (read {:.2} s, build {:.2} s, encode {:.2} s, write {:.2} s), peak memory {}",
         s.version,
         s.tile_bytes as f64 / 1e6,
         s.seconds,
         s.read_seconds,
         s.build_seconds,
+        s.encode_seconds,
         s.write_seconds,
         s.peak_rss_bytes
             .map(|b| format!("{:.0} MiB", b as f64 / 1048576.0))
