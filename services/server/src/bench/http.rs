@@ -111,10 +111,11 @@ pub async fn ensure_wrk() -> bool {
     }
     if super::is_root() {
         eprintln!("  wrk not found; apt-get install -y wrk");
-        let installed = tokio::task::spawn_blocking(|| super::apt_install("wrk"))
-            .await
-            .map(|r| r.is_ok())
-            .unwrap_or(false);
+        let installed =
+            tokio::task::spawn_blocking(|| super::apt_install(&["wrk"], "the HTTP benchmark"))
+                .await
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
         if installed && present() {
             return true;
         }

@@ -64,6 +64,7 @@ struct Summary {
     seconds: f64,
     read_seconds: f64,
     build_seconds: f64,
+    encode_seconds: f64,
     write_seconds: f64,
     peak_rss_bytes: Option<u64>,
 }
@@ -455,7 +456,11 @@ async fn prepare_anchor(url: &str, gnu_time: bool) -> anyhow::Result<AnchorTools
         missing.push(pgrouting_package.clone());
     }
     if !missing.is_empty() {
-        install_packages(&missing)?;
+        let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
+        super::apt_install(
+            &missing,
+            "the osm2pgrouting anchor (or pass --skip-osm2pgrouting)",
+        )?;
         anyhow::ensure!(
             on_path("osm2pgrouting") && on_path("osmium"),
             "osm2pgrouting or osmium still not on PATH after installing {}",
@@ -497,31 +502,6 @@ async fn pgrouting_available(conn: &mut sqlx::PgConnection) -> anyhow::Result<bo
             .await?
             .try_get(0)?;
     Ok(n > 0)
-}
-
-/// `apt-get install -y --no-install-recommends <packages>` (after `apt-get update` if the first
-/// attempt fails); only as root, otherwise an error naming the command.
-fn install_packages(packages: &[String]) -> anyhow::Result<()> {
-    let list = packages.join(" ");
-    anyhow::ensure!(
-        super::is_root(),
-        "missing for the osm2pgrouting anchor: as root run \
-         `apt-get install -y --no-install-recommends {list}`"
-    );
-    eprintln!("  installing {list} (apt-get)");
-    let install = || {
-        super::run_quiet(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(packages)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-    };
-    if install().is_ok() {
-        return Ok(());
-    }
-    super::run_quiet(Command::new("apt-get").arg("update")).context("apt-get update")?;
-    install().with_context(|| format!("installing {list}"))
 }
 
 /// osm2pgrouting's `mapconfig.xml`, from the package's file list.
@@ -896,10 +876,11 @@ fn render_extract(r: &ExtractReport, runs: usize, tools: Option<&AnchorTools>) -
             &mut out,
             "median seconds, reported by import",
             format!(
-                "{:.3} (read {:.3}, build {:.3}, write {:.3})",
+                "{:.3} (read {:.3}, build {:.3}, encode {:.3}, write {:.3})",
                 reported(|s| s.seconds),
                 reported(|s| s.read_seconds),
                 reported(|s| s.build_seconds),
+                reported(|s| s.encode_seconds),
                 reported(|s| s.write_seconds)
             ),
             String::new(),
@@ -1197,7 +1178,7 @@ mod tests {
             "graph_edges":4,"forbidden_turns":0},
             "levels":[{"level":"local","tile_size_deg":0.0078125,"tiles":2,"bytes":99}],
             "tile_bytes":99,"seconds":0.5,"read_seconds":0.2,"build_seconds":0.2,
-            "write_seconds":0.1,"peak_rss_bytes":null}"#;
+            "encode_seconds":0.05,"write_seconds":0.1,"peak_rss_bytes":null}"#;
         let s: Summary = serde_json::from_str(line).unwrap();
         assert_eq!(s.graph.graph_edges, 4);
         assert_eq!(s.levels[0].level, "local");

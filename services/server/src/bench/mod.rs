@@ -455,13 +455,29 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// `apt-get install -y <package>`, non-interactive.
-fn apt_install(package: &str) -> anyhow::Result<()> {
-    run_quiet(
-        Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", package])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )
+/// `apt-get install -y --no-install-recommends <packages>`, non-interactive, retried after
+/// `apt-get update` when the package lists are stale. Only as root; otherwise an error
+/// naming the command (`why` says what needs the packages).
+fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+    let list = packages.join(" ");
+    anyhow::ensure!(
+        is_root(),
+        "{why} needs {list}: as root run `apt-get install -y --no-install-recommends {list}`"
+    );
+    eprintln!("  installing {list} (apt-get)");
+    let install = || {
+        run_quiet(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(packages)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if install().is_ok() {
+        return Ok(());
+    }
+    run_quiet(Command::new("apt-get").arg("update")).context("apt-get update")?;
+    install().with_context(|| format!("installing {list}"))
 }
 
 /// Runs a command, capturing its output; an error carries the tail of it.

@@ -258,17 +258,10 @@ pub(super) async fn drop_database(admin: &PgConnectOptions, database: &str) {
     }
 }
 
-/// `apt-get install -y postgresql-15-postgis-3` (after `apt-get update` if the first attempt
-/// fails); only as root, otherwise an error naming the command.
+/// PostGIS for the server's major version (15 here).
 fn install_postgis() -> anyhow::Result<()> {
-    const PACKAGE: &str = "postgresql-15-postgis-3";
-    anyhow::ensure!(
-        super::is_root(),
-        "PostGIS is missing; as root run `apt-get install -y {PACKAGE}` (or pass --skip-postgis)"
-    );
-    if super::apt_install(PACKAGE).is_ok() {
-        return Ok(());
-    }
-    super::run_quiet(Command::new("apt-get").arg("update"))?;
-    super::apt_install(PACKAGE)
+    super::apt_install(
+        &["postgresql-15-postgis-3"],
+        "the PostGIS anchor (or pass --skip-postgis)",
+    )
 }
