@@ -5,7 +5,6 @@
 //! KNN `ORDER BY geog <-> p LIMIT 20`, and "total + nearest 20" as `count(*)` with
 //! `ST_DWithin` plus `ST_DWithin ... ORDER BY distance LIMIT 20`.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
