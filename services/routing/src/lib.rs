@@ -10,6 +10,7 @@
 //! - [`reference`]: the exact Dijkstra every faster router is checked against.
 //! - [`cost`]: the one place an edge's travel time comes from.
 
+pub mod astar;
 pub mod build;
 pub mod components;
 pub mod cost;

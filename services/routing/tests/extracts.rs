@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use routing::astar::{Path, max_speed_kmh, shortest_path};
 use routing::import::{build_graph, encode_tiles};
 use routing::reference::{distances, tile_distances, tile_node_ids};
 use routing::{Mode, Tile, TileSet, tiling};
@@ -60,6 +61,7 @@ fn check_extract(path: &PathBuf) {
 
     // 50 sources x 20 targets = 1,000 pairs per extract, modes in turn.
     let ids = tile_node_ids(&tiles);
+    let vmax = Mode::ALL.map(|m| max_speed_kmh(&tiles, m));
     let mut rng = StdRng::seed_from_u64(0x5eed ^ graph.nodes.len() as u64);
     let mut compared = 0;
     let mut reachable = 0;
@@ -68,11 +70,24 @@ fn check_extract(path: &PathBuf) {
         let source = rng.random_range(0..graph.nodes.len() as u32);
         let exact = distances(&graph, source, mode);
         let over_tiles = tile_distances(&tiles, ids[&graph.nodes[source as usize].osm_id], mode);
-        for _ in 0..20 {
+        for k in 0..20 {
             let target = rng.random_range(0..graph.nodes.len());
             let osm = graph.nodes[target].osm_id;
             let a = exact[target];
             let b = over_tiles.get(&osm).copied().unwrap_or(f64::INFINITY);
+            // A* (exact mode) on a quarter of the pairs: the navigation issue tests it at scale.
+            let astar = k % 4 == 0;
+            let path = astar
+                .then(|| {
+                    shortest_path(
+                        &tiles,
+                        ids[&graph.nodes[source as usize].osm_id],
+                        ids[&osm],
+                        mode,
+                        vmax[s % 3],
+                    )
+                })
+                .flatten();
             if a.is_finite() {
                 reachable += 1;
                 assert!(
@@ -84,6 +99,23 @@ fn check_extract(path: &PathBuf) {
                     b.is_infinite(),
                     "{name} {mode}: {source}->{target}: unreachable vs {b}"
                 );
+            }
+            match path {
+                Some(path) => {
+                    assert!(
+                        (path.cost - a).abs() <= 1e-9 * a.max(1.0),
+                        "{name} {mode}: A* {} vs exact {a}",
+                        path.cost
+                    );
+                    check_continuous(
+                        &tiles,
+                        &path,
+                        graph.nodes[source as usize].osm_id,
+                        osm,
+                        mode,
+                    );
+                }
+                None => assert!(!astar || a.is_infinite(), "{name} {mode}: A* found no path"),
             }
             compared += 1;
         }
@@ -101,6 +133,22 @@ fn check_extract(path: &PathBuf) {
         reachable > 100,
         "{name}: too few reachable pairs to mean anything"
     );
+}
+
+/// Each edge starts where the last ended, and the costs add up to the path's cost.
+fn check_continuous(tiles: &TileSet, path: &Path, from: i64, to: i64, mode: Mode) {
+    let mut at = from;
+    let mut total = 0.0;
+    for &id in &path.edges {
+        let tile = tiles.tile_of(id).unwrap();
+        let source = tile.node_osm_id(tile.edge_source(id.index()));
+        assert_eq!(source, at, "path breaks at edge {id:?}");
+        let edge = tile.edge(id.index());
+        total += edge.cost(mode).unwrap();
+        at = tiles.osm_id(edge.target()).unwrap();
+    }
+    assert_eq!(at, to);
+    assert!((total - path.cost).abs() <= 1e-9 * total.max(1.0));
 }
 
 macro_rules! extract_tests {
