@@ -20,6 +20,7 @@ pub mod import;
 pub mod mode;
 pub mod reference;
 pub mod restriction;
+pub mod snap;
 pub mod store;
 pub mod tags;
 pub mod tile;

@@ -1,0 +1,141 @@
+//! Snapping a coordinate to the road network: the nearest point on an edge the mode may use
+//! (projected onto the segment, not the nearest node), preferring the main network and
+//! falling back to a small component only when nothing else is within reach.
+
+use geo_core::{EARTH_RADIUS_M, LatLon, haversine_m};
+
+use crate::graph::COORD_SCALE;
+use crate::ids::{GraphId, Level};
+use crate::mode::Mode;
+use crate::tiling::TileSet;
+
+/// Where a point meets the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snap {
+    /// An edge the mode may use that passes through the snapped point.
+    pub edge: GraphId,
+    /// Position of the point along the edge's shape from its source, 0..=1 of its length.
+    pub fraction: f64,
+    pub point: LatLon,
+    /// From the query point to the snapped point, metres.
+    pub distance_m: f64,
+    /// Whether the edge lies in a small component for the mode.
+    pub small_component: bool,
+}
+
+/// The point of segment `a`-`b` nearest to `p`, as (fraction along the segment, point),
+/// in a local flat projection around `p` (exact enough at snapping distances).
+fn project(p: LatLon, a: LatLon, b: LatLon) -> (f64, LatLon) {
+    let k = p.lat.to_radians().cos();
+    let (ax, ay) = ((a.lon - p.lon) * k, a.lat - p.lat);
+    let (bx, by) = ((b.lon - p.lon) * k, b.lat - p.lat);
+    let (dx, dy) = (bx - ax, by - ay);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        ((-ax * dx - ay * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (
+        t,
+        LatLon {
+            lat: a.lat + t * (b.lat - a.lat),
+            lon: a.lon + t * (b.lon - a.lon),
+        },
+    )
+}
+
+fn point(e7: (i32, i32)) -> LatLon {
+    LatLon {
+        lat: f64::from(e7.0) / COORD_SCALE,
+        lon: f64::from(e7.1) / COORD_SCALE,
+    }
+}
+
+/// The nearest point of `shape` to `p`: (distance, fraction of the shape's length, point).
+pub fn nearest_on_shape(p: LatLon, shape: &[(i32, i32)]) -> Option<(f64, f64, LatLon)> {
+    let points: Vec<LatLon> = shape.iter().map(|&e7| point(e7)).collect();
+    let lengths: Vec<f64> = points.windows(2).map(|w| haversine_m(w[0], w[1])).collect();
+    let total: f64 = lengths.iter().sum();
+    let mut best: Option<(f64, f64, LatLon)> = None;
+    let mut before = 0.0;
+    for (i, w) in points.windows(2).enumerate() {
+        let (t, q) = project(p, w[0], w[1]);
+        let d = haversine_m(p, q);
+        if best.is_none_or(|(bd, _, _)| d < bd) {
+            let along = if total > 0.0 {
+                (before + t * lengths[i]) / total
+            } else {
+                0.0
+            };
+            best = Some((d, along, q));
+        }
+        before += lengths[i];
+    }
+    best
+}
+
+/// Snaps `p` for `mode` within `max_distance_m`, using the tiles loaded in `tiles` (those
+/// around the point on every level: see [`tiles_near`]).
+pub fn snap(tiles: &TileSet, p: LatLon, mode: Mode, max_distance_m: f64) -> Option<Snap> {
+    let mut main: Option<Snap> = None;
+    let mut small: Option<Snap> = None;
+    for level in Level::ALL {
+        for id in tiles_near(level, p, max_distance_m) {
+            let Some(tile) = tiles.get(level, id) else {
+                continue;
+            };
+            for node in 0..tile.node_count() {
+                let is_small = tile.node_small(node).contains(mode);
+                for e in tile.out_edges(node) {
+                    let edge = tile.edge(e);
+                    if !edge.access().contains(mode) {
+                        continue;
+                    }
+                    let Some((d, fraction, q)) = nearest_on_shape(p, &edge.shape()) else {
+                        continue;
+                    };
+                    if d > max_distance_m {
+                        continue;
+                    }
+                    let slot = if is_small { &mut small } else { &mut main };
+                    let candidate = GraphId::new(level, id, e);
+                    let better = slot.as_ref().is_none_or(|s| {
+                        d < s.distance_m || (d == s.distance_m && candidate < s.edge)
+                    });
+                    if better {
+                        *slot = Some(Snap {
+                            edge: candidate,
+                            fraction,
+                            point: q,
+                            distance_m: d,
+                            small_component: is_small,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    main.or(small)
+}
+
+/// Ids of the tiles of `level` that come within `radius_m` of `p`.
+pub fn tiles_near(level: Level, p: LatLon, radius_m: f64) -> Vec<u32> {
+    let dlat = (radius_m / EARTH_RADIUS_M).to_degrees();
+    let dlon = dlat / p.lat.to_radians().cos().max(1e-6);
+    let size = level.tile_size_deg();
+    let row =
+        |lat: f64| (((lat.clamp(-90.0, 90.0) + 90.0) / size).floor() as u32).min(level.rows() - 1);
+    let col = |lon: f64| {
+        (((lon.clamp(-180.0, 180.0) + 180.0) / size).floor() as u32).min(level.columns() - 1)
+    };
+    let (r0, r1) = (row(p.lat - dlat), row(p.lat + dlat));
+    let (c0, c1) = (col(p.lon - dlon), col(p.lon + dlon));
+    let mut ids = Vec::new();
+    for r in r0..=r1 {
+        for c in c0..=c1 {
+            ids.push(r * level.columns() + c);
+        }
+    }
+    ids
+}

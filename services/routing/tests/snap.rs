@@ -1,0 +1,121 @@
+//! Snapping: projection onto segments against dense sampling, and snapping over tiles
+//! against a brute-force scan of the in-memory graph.
+
+use std::path::Path;
+
+use geo_core::{LatLon, haversine_m};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use routing::import::{build_graph, encode_tiles};
+use routing::snap::{nearest_on_shape, snap};
+use routing::{Graph, Mode, Tile, TileSet};
+
+#[test]
+fn projection_matches_dense_sampling() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..500 {
+        let lat = rng.random_range(-70.0..70.0);
+        let lon = rng.random_range(-170.0..170.0);
+        let e7 = |d: f64| (d * 1e7).round() as i32;
+        let a = (e7(lat), e7(lon));
+        let b = (
+            e7(lat + rng.random_range(-0.002..0.002)),
+            e7(lon + rng.random_range(-0.002..0.002)),
+        );
+        let p = LatLon {
+            lat: lat + rng.random_range(-0.003..0.003),
+            lon: lon + rng.random_range(-0.003..0.003),
+        };
+        let (d, _, _) = nearest_on_shape(p, &[a, b]).unwrap();
+        let sampled = (0..=20_000)
+            .map(|i| {
+                let t = f64::from(i) / 20_000.0;
+                let q = LatLon {
+                    lat: (f64::from(a.0) + t * f64::from(b.0 - a.0)) / 1e7,
+                    lon: (f64::from(a.1) + t * f64::from(b.1 - a.1)) / 1e7,
+                };
+                haversine_m(p, q)
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            d <= sampled + 0.02 && d >= sampled - 0.5,
+            "projection {d} vs sampled {sampled}"
+        );
+    }
+}
+
+/// Nearest usable edge by scanning every edge of the graph, main network first.
+fn brute_force(graph: &Graph, p: LatLon, mode: Mode, max: f64) -> Option<f64> {
+    let mut main = f64::INFINITY;
+    let mut small = f64::INFINITY;
+    for e in graph.edges.iter().filter(|e| e.access.contains(mode)) {
+        let (d, _, _) = nearest_on_shape(p, &e.shape).unwrap();
+        if graph.nodes[e.source as usize].small.contains(mode) {
+            small = small.min(d);
+        } else {
+            main = main.min(d);
+        }
+    }
+    [main, small].into_iter().find(|d| *d <= max)
+}
+
+#[test]
+fn snapping_over_tiles_equals_a_scan_of_the_graph() {
+    for name in ["helsinki.osm.pbf", "monaco.osm.pbf"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/osm")
+            .join(name);
+        let (graph, _) = build_graph(&path, |_, _| {}).unwrap();
+        let (encoded, _) = encode_tiles(&graph).unwrap();
+        let mut tiles = TileSet::default();
+        for t in &encoded {
+            tiles.insert(Tile::decode(&t.bytes).unwrap());
+        }
+        let (lat0, lat1) = graph.nodes.iter().fold((90.0f64, -90.0f64), |(a, b), n| {
+            (a.min(n.lat()), b.max(n.lat()))
+        });
+        let (lon0, lon1) = graph.nodes.iter().fold((180.0f64, -180.0f64), |(a, b), n| {
+            (a.min(n.lon()), b.max(n.lon()))
+        });
+        let mut rng = StdRng::seed_from_u64(11);
+        for i in 0..150 {
+            let mode = Mode::ALL[i % 3];
+            let max = [30.0, 200.0, 1000.0][i % 3];
+            let p = LatLon {
+                lat: rng.random_range(lat0..lat1),
+                lon: rng.random_range(lon0..lon1),
+            };
+            let got = snap(&tiles, p, mode, max);
+            let expected = brute_force(&graph, p, mode, max);
+            match (got, expected) {
+                (Some(s), Some(d)) => {
+                    assert!(
+                        (s.distance_m - d).abs() < 1e-6,
+                        "{name} {mode}: {} vs {d}",
+                        s.distance_m
+                    );
+                    assert!((0.0..=1.0).contains(&s.fraction));
+                    assert!((haversine_m(p, s.point) - s.distance_m).abs() < 1e-6);
+                }
+                (None, None) => {}
+                (got, expected) => panic!("{name} {mode} at {p:?}: {got:?} vs {expected:?}"),
+            }
+        }
+        // A point on a node snaps onto it.
+        let n = &graph.nodes[graph.nodes.len() / 2];
+        let on_node = snap(
+            &tiles,
+            LatLon {
+                lat: n.lat(),
+                lon: n.lon(),
+            },
+            Mode::Walking,
+            50.0,
+        )
+        .unwrap();
+        assert!(
+            on_node.distance_m < 0.01 || n.small.contains(Mode::Walking),
+            "{on_node:?}"
+        );
+    }
+}
