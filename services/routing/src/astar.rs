@@ -11,6 +11,7 @@ use geo_core::{LatLon, haversine_m};
 use crate::graph::COORD_SCALE;
 use crate::ids::GraphId;
 use crate::mode::Mode;
+use crate::snap::Snap;
 use crate::tags::{RoadClass, WALKING_SPEED_KMH};
 use crate::tiling::TileSet;
 
@@ -154,6 +155,188 @@ pub fn shortest_path(
             });
         }
         expand(Some(e), target, cost, &mut best, &mut heap);
+    }
+    None
+}
+
+/// A route between two snapped points: the first and last edges are partly travelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapPath {
+    pub cost: f64,
+    /// Every edge touched, in order; the first is entered at `start_fraction`, the last left
+    /// at `end_fraction` (fractions of each edge's length from its source).
+    pub edges: Vec<GraphId>,
+    pub start_fraction: f64,
+    pub end_fraction: f64,
+    pub settled: usize,
+}
+
+/// The same chain in the other direction.
+pub fn twin(tiles: &TileSet, edge: GraphId) -> Option<GraphId> {
+    let tile = tiles.tile_of(edge)?;
+    let e = tile.edge(edge.index());
+    let target = e.target();
+    let other = tiles.tile_of(target)?;
+    other
+        .out_edges(target.index())
+        .find(|&o| {
+            let o = other.edge(o);
+            o.way_id() == e.way_id() && o.seg() == e.seg() && o.forward() != e.forward()
+        })
+        .map(|o| GraphId::new(target.level(), target.tile(), o))
+}
+
+fn edge_cost(tiles: &TileSet, edge: GraphId, mode: Mode) -> Option<f64> {
+    tiles.tile_of(edge)?.edge(edge.index()).cost(mode)
+}
+
+/// Least-cost route from `origin` to `destination` (snapped onto edges the mode may use),
+/// in either direction along the snapped edges. `None` when unreachable.
+pub fn route_between(
+    tiles: &TileSet,
+    origin: &Snap,
+    destination: &Snap,
+    mode: Mode,
+    max_speed_kmh: f64,
+) -> Option<SnapPath> {
+    let metres_per_second = max_speed_kmh / 3.6;
+    let goal = destination.point;
+    let heuristic = |node: GraphId| {
+        coords(tiles, node).map_or(0.0, |p| {
+            ((haversine_m(p, goal) - 0.1).max(0.0)) / metres_per_second
+        })
+    };
+    // Both directions of each snapped edge, with the fraction of cost before the point.
+    let directions = |snap: &Snap| {
+        let mut out = Vec::new();
+        if let Some(c) = edge_cost(tiles, snap.edge, mode) {
+            out.push((snap.edge, snap.fraction, c));
+        }
+        if let Some(t) = twin(tiles, snap.edge)
+            && let Some(c) = edge_cost(tiles, t, mode)
+        {
+            out.push((t, 1.0 - snap.fraction, c));
+        }
+        out
+    };
+    let starts = directions(origin);
+    let goals = directions(destination);
+
+    // Queue entries: (f, goal?, edge, g). An edge entry means "at the end of this edge";
+    // a goal entry means "arrived, having entered this goal edge".
+    let mut heap: BinaryHeap<Reverse<(u64, bool, u64, u64)>> = BinaryHeap::new();
+    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::new();
+    let mut best_goal: HashMap<GraphId, (f64, Option<GraphId>, f64)> = HashMap::new();
+    let push_goal = |edge: GraphId,
+                     cost: f64,
+                     from: Option<GraphId>,
+                     start_fraction: f64,
+                     best_goal: &mut HashMap<GraphId, (f64, Option<GraphId>, f64)>,
+                     heap: &mut BinaryHeap<Reverse<(u64, bool, u64, u64)>>| {
+        if best_goal.get(&edge).is_none_or(|b| cost < b.0) {
+            best_goal.insert(edge, (cost, from, start_fraction));
+            heap.push(Reverse((
+                cost.to_bits(),
+                true,
+                edge.packed(),
+                cost.to_bits(),
+            )));
+        }
+    };
+    for &(edge, before, cost) in &starts {
+        let g = (1.0 - before) * cost;
+        best.insert(edge, (g, None));
+        let target = tiles.tile_of(edge)?.edge(edge.index()).target();
+        heap.push(Reverse((
+            (g + heuristic(target)).to_bits(),
+            false,
+            edge.packed(),
+            g.to_bits(),
+        )));
+        // Origin and destination on the same edge, destination ahead: no node in between.
+        for &(goal_edge, goal_before, _) in &goals {
+            if goal_edge == edge && goal_before >= before {
+                push_goal(
+                    edge,
+                    (goal_before - before) * cost,
+                    None,
+                    before,
+                    &mut best_goal,
+                    &mut heap,
+                );
+            }
+        }
+    }
+    let mut settled = 0;
+    while let Some(Reverse((_, is_goal, packed, g))) = heap.pop() {
+        let e = GraphId::from_packed(packed);
+        let cost = f64::from_bits(g);
+        if is_goal {
+            let (_, from, start_fraction) = best_goal[&e];
+            let end_fraction = goals.iter().find(|g| g.0 == e).map_or(0.0, |g| g.1);
+            let mut edges = vec![e];
+            let mut at = from;
+            while let Some(prev) = at {
+                edges.push(prev);
+                at = best.get(&prev).and_then(|b| b.1);
+            }
+            edges.reverse();
+            let start_fraction = if from.is_none() {
+                start_fraction
+            } else {
+                starts.iter().find(|s| s.0 == edges[0]).map_or(0.0, |s| s.1)
+            };
+            return Some(SnapPath {
+                cost,
+                edges,
+                start_fraction,
+                end_fraction,
+                settled,
+            });
+        }
+        if cost > best[&e].0 {
+            continue;
+        }
+        settled += 1;
+        let Some(tile) = tiles.tile_of(e) else {
+            continue;
+        };
+        let node = tile.edge(e.index()).target();
+        let Some(node_tile) = tiles.tile_of(node) else {
+            continue;
+        };
+        for copy in std::iter::once(node).chain(node_tile.transitions(node.index())) {
+            let Some(t) = tiles.tile_of(copy) else {
+                continue;
+            };
+            for next in t.out_edges(copy.index()) {
+                let edge = t.edge(next);
+                let Some(c) = edge.cost(mode) else { continue };
+                if t.forbidden(next)
+                    .iter()
+                    .any(|f| f.from.to_native() == e.packed() && f.modes & mode.bit().0 != 0)
+                {
+                    continue;
+                }
+                let id = GraphId::new(copy.level(), copy.tile(), next);
+                if let Some(&(_, goal_before, _)) = goals.iter().find(|g| g.0 == id) {
+                    push_goal(
+                        id,
+                        cost + goal_before * c,
+                        Some(e),
+                        0.0,
+                        &mut best_goal,
+                        &mut heap,
+                    );
+                }
+                let total = cost + c;
+                if best.get(&id).is_none_or(|b| total < b.0) {
+                    best.insert(id, (total, Some(e)));
+                    let f = total + heuristic(edge.target());
+                    heap.push(Reverse((f.to_bits(), false, id.packed(), total.to_bits())));
+                }
+            }
+        }
     }
     None
 }

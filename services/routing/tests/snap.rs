@@ -6,7 +6,9 @@ use std::path::Path;
 use geo_core::{LatLon, haversine_m};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use routing::astar::{max_speed_kmh, route_between, twin};
 use routing::import::{build_graph, encode_tiles};
+use routing::reference::tile_distances;
 use routing::snap::{nearest_on_shape, snap};
 use routing::{Graph, Mode, Tile, TileSet};
 
@@ -117,5 +119,93 @@ fn snapping_over_tiles_equals_a_scan_of_the_graph() {
             on_node.distance_m < 0.01 || n.small.contains(Mode::Walking),
             "{on_node:?}"
         );
+    }
+}
+
+/// Walking (no turn restrictions) between snapped points equals the best combination of
+/// partial snapped edges and exact node-to-node Dijkstra over the tiles.
+#[test]
+fn routes_between_snapped_points_are_exact() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osm/helsinki.osm.pbf");
+    let (graph, _) = build_graph(&path, |_, _| {}).unwrap();
+    let (encoded, _) = encode_tiles(&graph).unwrap();
+    let mut tiles = TileSet::default();
+    for t in &encoded {
+        tiles.insert(Tile::decode(&t.bytes).unwrap());
+    }
+    let mode = Mode::Walking;
+    let vmax = max_speed_kmh(&tiles, mode);
+    let (lat0, lat1) = graph.nodes.iter().fold((90.0f64, -90.0f64), |(a, b), n| {
+        (a.min(n.lat()), b.max(n.lat()))
+    });
+    let (lon0, lon1) = graph.nodes.iter().fold((180.0f64, -180.0f64), |(a, b), n| {
+        (a.min(n.lon()), b.max(n.lon()))
+    });
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut routed = 0;
+    while routed < 60 {
+        let mut random_snap = || {
+            let p = LatLon {
+                lat: rng.random_range(lat0..lat1),
+                lon: rng.random_range(lon0..lon1),
+            };
+            snap(&tiles, p, mode, 1000.0)
+        };
+        let (Some(a), Some(b)) = (random_snap(), random_snap()) else {
+            continue;
+        };
+        let cost_of = |e| tiles.tile_of(e).unwrap().edge(e.index()).cost(mode);
+        let ends = |s: &routing::snap::Snap| {
+            // (node reached or left, cost between the point and that node) per usable direction.
+            let mut out = Vec::new();
+            let e = s.edge;
+            let tile = tiles.tile_of(e).unwrap();
+            let (source, target) = (
+                routing::GraphId::new(e.level(), e.tile(), tile.edge_source(e.index())),
+                tile.edge(e.index()).target(),
+            );
+            if let Some(c) = cost_of(e) {
+                out.push((target, source, (1.0 - s.fraction) * c, s.fraction * c));
+            }
+            if let Some(t) = twin(&tiles, e)
+                && let Some(c) = cost_of(t)
+            {
+                out.push((source, target, s.fraction * c, (1.0 - s.fraction) * c));
+            }
+            out
+        };
+        // Leaving `a` towards node x costs ax; arriving at `b` from node y costs yb.
+        let mut expected = f64::INFINITY;
+        for (x, _, ax, _) in ends(&a) {
+            let from_x = tile_distances(&tiles, x, mode);
+            for (_, y, _, yb) in ends(&b) {
+                if let Some(d) = from_x.get(&tiles.osm_id(y).unwrap()) {
+                    expected = expected.min(ax + d + yb);
+                }
+            }
+        }
+        if a.edge == b.edge || twin(&tiles, a.edge) == Some(b.edge) {
+            let c = cost_of(a.edge).unwrap();
+            let along = if a.edge == b.edge {
+                b.fraction - a.fraction
+            } else {
+                (1.0 - b.fraction) - a.fraction
+            };
+            expected = expected.min(along.abs() * c);
+        }
+        let got = route_between(&tiles, &a, &b, mode, vmax);
+        match got {
+            Some(route) => {
+                assert!(
+                    (route.cost - expected).abs() <= 1e-6 * expected.max(1.0),
+                    "{a:?} -> {b:?}: {} vs {expected}",
+                    route.cost
+                );
+                assert!(!route.edges.is_empty());
+                routed += 1;
+            }
+            None => assert!(expected.is_infinite(), "no route but {expected}"),
+        }
     }
 }
