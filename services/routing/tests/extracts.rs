@@ -1,6 +1,8 @@
 //! Every extract in ../shared/data/osm: the tiles stitch back into exactly the in-memory
 //! graph, and exact shortest paths over the tiles equal those over the graph.
 
+mod support;
+
 use std::path::PathBuf;
 
 use rand::rngs::StdRng;
@@ -11,7 +13,7 @@ use routing::reference::{distances, tile_distances, tile_node_ids};
 use routing::{Mode, Tile, TileSet, tiling};
 
 fn extracts() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osm");
+    let dir = support::extracts_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -1,7 +1,7 @@
 //! Snapping: projection onto segments against dense sampling, and snapping over tiles
 //! against a brute-force scan of the in-memory graph.
 
-use std::path::Path;
+mod support;
 
 use geo_core::{LatLon, haversine_m};
 use rand::rngs::StdRng;
@@ -64,9 +64,7 @@ fn brute_force(graph: &Graph, p: LatLon, mode: Mode, max: f64) -> Option<f64> {
 #[test]
 fn snapping_over_tiles_equals_a_scan_of_the_graph() {
     for name in ["helsinki.osm.pbf", "monaco.osm.pbf"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/osm")
-            .join(name);
+        let path = support::extract(name);
         let (graph, _) = build_graph(&path, |_, _| {}).unwrap();
         let (encoded, _) = encode_tiles(&graph).unwrap();
         let mut tiles = TileSet::default();
@@ -126,8 +124,7 @@ fn snapping_over_tiles_equals_a_scan_of_the_graph() {
 /// partial snapped edges and exact node-to-node Dijkstra over the tiles.
 #[test]
 fn routes_between_snapped_points_are_exact() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osm/helsinki.osm.pbf");
+    let path = support::extract("helsinki.osm.pbf");
     let (graph, _) = build_graph(&path, |_, _| {}).unwrap();
     let (encoded, _) = encode_tiles(&graph).unwrap();
     let mut tiles = TileSet::default();
