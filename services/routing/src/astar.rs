@@ -93,39 +93,19 @@ pub fn shortest_path(
                   base: f64,
                   best: &mut HashMap<GraphId, (f64, Option<GraphId>)>,
                   heap: &mut BinaryHeap<Reverse<(u64, u64, u64)>>| {
-        let Some(tile) = tiles.tile_of(node) else {
-            return;
-        };
-        for copy in std::iter::once(node).chain(tile.transitions(node.index())) {
-            let Some(t) = tiles.tile_of(copy) else {
-                continue;
-            };
-            for e in t.out_edges(copy.index()) {
-                let edge = t.edge(e);
-                let Some(cost) = edge.cost(mode) else {
-                    continue;
-                };
-                if let Some(from) = from
-                    && t.forbidden(e)
-                        .iter()
-                        .any(|f| f.from.to_native() == from.packed() && f.modes & mode.bit().0 != 0)
-                {
-                    continue;
+        for (id, edge, cost) in tiles.turns(from, node, mode) {
+            let total = base + cost;
+            match best.entry(id) {
+                Entry::Occupied(mut seen) if total < seen.get().0 => {
+                    seen.insert((total, from));
                 }
-                let id = GraphId::new(copy.level(), copy.tile(), e);
-                let total = base + cost;
-                match best.entry(id) {
-                    Entry::Occupied(mut seen) if total < seen.get().0 => {
-                        seen.insert((total, from));
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert((total, from));
-                    }
-                    Entry::Occupied(_) => continue,
+                Entry::Vacant(slot) => {
+                    slot.insert((total, from));
                 }
-                let f = total + heuristic(edge.target());
-                heap.push(Reverse((f.to_bits(), id.packed(), total.to_bits())));
+                Entry::Occupied(_) => continue,
             }
+            let f = total + heuristic(edge.target());
+            heap.push(Reverse((f.to_bits(), id.packed(), total.to_bits())));
         }
     };
     expand(None, source, 0.0, &mut best, &mut heap);
@@ -302,39 +282,22 @@ pub fn route_between(
             continue;
         };
         let node = tile.edge(e.index()).target();
-        let Some(node_tile) = tiles.tile_of(node) else {
-            continue;
-        };
-        for copy in std::iter::once(node).chain(node_tile.transitions(node.index())) {
-            let Some(t) = tiles.tile_of(copy) else {
-                continue;
-            };
-            for next in t.out_edges(copy.index()) {
-                let edge = t.edge(next);
-                let Some(c) = edge.cost(mode) else { continue };
-                if t.forbidden(next)
-                    .iter()
-                    .any(|f| f.from.to_native() == e.packed() && f.modes & mode.bit().0 != 0)
-                {
-                    continue;
-                }
-                let id = GraphId::new(copy.level(), copy.tile(), next);
-                if let Some(&(_, goal_before, _)) = goals.iter().find(|g| g.0 == id) {
-                    push_goal(
-                        id,
-                        cost + goal_before * c,
-                        Some(e),
-                        0.0,
-                        &mut best_goal,
-                        &mut heap,
-                    );
-                }
-                let total = cost + c;
-                if best.get(&id).is_none_or(|b| total < b.0) {
-                    best.insert(id, (total, Some(e)));
-                    let f = total + heuristic(edge.target());
-                    heap.push(Reverse((f.to_bits(), false, id.packed(), total.to_bits())));
-                }
+        for (id, edge, c) in tiles.turns(Some(e), node, mode) {
+            if let Some(&(_, goal_before, _)) = goals.iter().find(|g| g.0 == id) {
+                push_goal(
+                    id,
+                    cost + goal_before * c,
+                    Some(e),
+                    0.0,
+                    &mut best_goal,
+                    &mut heap,
+                );
+            }
+            let total = cost + c;
+            if best.get(&id).is_none_or(|b| total < b.0) {
+                best.insert(id, (total, Some(e)));
+                let f = total + heuristic(edge.target());
+                heap.push(Reverse((f.to_bits(), false, id.packed(), total.to_bits())));
             }
         }
     }

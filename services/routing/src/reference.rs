@@ -78,30 +78,11 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
                  base: f64,
                  edge_cost: &mut HashMap<GraphId, f64>,
                  heap: &mut BinaryHeap<Reverse<(u64, u64)>>| {
-        let Some(tile) = tiles.tile_of(node) else {
-            return;
-        };
-        let copies = std::iter::once(node).chain(tile.transitions(node.index()));
-        for copy in copies {
-            let Some(t) = tiles.tile_of(copy) else {
-                continue;
-            };
-            for e in t.out_edges(copy.index()) {
-                let edge = t.edge(e);
-                let Some(c) = edge.cost(mode) else { continue };
-                let id = GraphId::new(copy.level(), copy.tile(), e);
-                if let Some(from) = from
-                    && t.forbidden(e)
-                        .iter()
-                        .any(|f| f.from.to_native() == from.packed() && f.modes & mode.bit().0 != 0)
-                {
-                    continue;
-                }
-                let total = base + c;
-                if total < edge_cost.get(&id).copied().unwrap_or(f64::INFINITY) {
-                    edge_cost.insert(id, total);
-                    heap.push(Reverse((key(total), id.packed())));
-                }
+        for (id, _, c) in tiles.turns(from, node, mode) {
+            let total = base + c;
+            if total < edge_cost.get(&id).copied().unwrap_or(f64::INFINITY) {
+                edge_cost.insert(id, total);
+                heap.push(Reverse((key(total), id.packed())));
             }
         }
     };

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use crate::graph::{Edge, ForbiddenTurn, Graph, Node, length_to_dm};
 use crate::ids::{GraphId, Level, MAX_INDEX};
-use crate::mode::ModeMask;
+use crate::mode::{Mode, ModeMask};
 use crate::tile::{
-    EDGE_AGAINST_CHAIN, EDGE_FORWARD, NO_STRING, SHAPE_END_STORED, Tile, TileData, TileForbidden,
-    encode_shape, tile_origin_e7,
+    EDGE_AGAINST_CHAIN, EDGE_FORWARD, EdgeRef, NO_STRING, SHAPE_END_STORED, Tile, TileData,
+    TileForbidden, encode_shape, tile_origin_e7,
 };
 
 /// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
@@ -192,6 +192,35 @@ impl TileSet {
     /// The tile holding a node or edge id.
     pub fn tile_of(&self, id: GraphId) -> Option<&Tile> {
         self.get(id.level(), id.tile())
+    }
+
+    /// The edges `mode` may take from `node` (on every level, through its transitions),
+    /// having arrived by edge `from` (`None` at the start: no turn to check), with each
+    /// edge's cost. The one place searches over tiles apply access and forbidden turns.
+    pub fn turns(
+        &self,
+        from: Option<GraphId>,
+        node: GraphId,
+        mode: Mode,
+    ) -> impl Iterator<Item = (GraphId, EdgeRef<'_>, f64)> + '_ {
+        let copies = self
+            .tile_of(node)
+            .into_iter()
+            .flat_map(move |tile| std::iter::once(node).chain(tile.transitions(node.index())));
+        copies
+            .filter_map(move |copy| self.tile_of(copy).map(|t| (copy, t)))
+            .flat_map(move |(copy, t)| {
+                t.out_edges(copy.index()).filter_map(move |e| {
+                    let edge = t.edge(e);
+                    let cost = edge.cost(mode)?;
+                    let forbidden = from.is_some_and(|from| {
+                        t.forbidden(e).iter().any(|f| {
+                            f.from.to_native() == from.packed() && f.modes & mode.bit().0 != 0
+                        })
+                    });
+                    (!forbidden).then(|| (GraphId::new(copy.level(), copy.tile(), e), edge, cost))
+                })
+            })
     }
 
     /// The OSM id of a node id.

@@ -423,14 +423,7 @@ async fn run_ours(
 /// version; installs the missing Debian packages (as root) in one `apt-get install`.
 async fn prepare_anchor(url: &str, gnu_time: bool) -> anyhow::Result<AnchorTools> {
     let admin: PgConnectOptions = url.parse().context("parsing --database-url")?;
-    let mut conn = admin.connect().await.with_context(|| {
-        format!(
-            "connecting to PostgreSQL at {}:{} as {}",
-            admin.get_host(),
-            admin.get_port(),
-            admin.get_username()
-        )
-    })?;
+    let mut conn = super::postgis::connect_admin(&admin).await?;
     let version_num: String = sqlx::query("SHOW server_version_num")
         .fetch_one(&mut conn)
         .await?

@@ -200,19 +200,24 @@ impl PostGis {
     }
 }
 
-/// Creates `database` (dropping a leftover of the same name first) on the server of `admin`.
-pub(super) async fn create_database(
-    admin: &PgConnectOptions,
-    database: &str,
-) -> anyhow::Result<()> {
-    let mut conn = admin.connect().await.with_context(|| {
+/// A connection to the administrative database, with an error naming the server.
+pub(super) async fn connect_admin(admin: &PgConnectOptions) -> anyhow::Result<sqlx::PgConnection> {
+    admin.connect().await.with_context(|| {
         format!(
             "connecting to PostgreSQL at {}:{} as {}",
             admin.get_host(),
             admin.get_port(),
             admin.get_username()
         )
-    })?;
+    })
+}
+
+/// Creates `database` (dropping a leftover of the same name first) on the server of `admin`.
+pub(super) async fn create_database(
+    admin: &PgConnectOptions,
+    database: &str,
+) -> anyhow::Result<()> {
+    let mut conn = connect_admin(admin).await?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         .execute(&mut conn)
         .await
