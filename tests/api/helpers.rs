@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use geostack::app::{App, ServerConfig, Service};
 use kit::config::CommonConfig;
+use navigation::NavigationConfig;
 use proximity::{ProximityConfig, SearchEngine};
 use rand::Rng;
 use serde_json::Value;
@@ -57,6 +58,10 @@ pub struct Options {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub index_poll_interval_s: u64,
+    /// The services to mount (proximity alone by default).
+    pub services: &'static [Service],
+    /// Navigation settings; its `sample_data` defaults to none, like proximity's.
+    pub navigation: Option<NavigationConfig>,
 }
 
 impl Default for Options {
@@ -67,6 +72,8 @@ impl Default for Options {
             database_url: None,
             redis_url: None,
             index_poll_interval_s: 5,
+            services: &[Service::Proximity],
+            navigation: None,
         }
     }
 }
@@ -128,8 +135,19 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         index_poll_interval_s: options.index_poll_interval_s,
         ..ProximityConfig::default()
     };
-    let config = ServerConfig { common, proximity };
-    let app = App::build(config, &[Service::Proximity])
+    let navigation = options
+        .navigation
+        .clone()
+        .unwrap_or_else(|| NavigationConfig {
+            sample_data: PathBuf::new(),
+            ..NavigationConfig::default()
+        });
+    let config = ServerConfig {
+        common,
+        proximity,
+        navigation,
+    };
+    let app = App::build(config, options.services)
         .await
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -6,6 +6,7 @@ mod businesses;
 mod cli;
 mod dataset;
 mod faults;
+mod nav;
 mod helpers;
 mod ops;
 mod roads;

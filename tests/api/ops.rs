@@ -83,6 +83,10 @@ async fn per_ip_rate_limit() {
             index_refresh_at: "off".into(),
             ..Default::default()
         },
+        navigation: navigation::NavigationConfig {
+            sample_data: Default::default(),
+            ..Default::default()
+        },
     };
     let app = geostack::app::App::build(config, geostack::app::ALL_SERVICES)
         .await

@@ -3,17 +3,19 @@
 //! the hierarchical planner of the navigation service prunes on top of it.
 
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap};
 
 use geo_core::{LatLon, haversine_m};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
-use crate::graph::COORD_SCALE;
-use crate::ids::GraphId;
+use crate::graph::{COORD_SCALE, Graph};
+use crate::ids::{GraphId, Level};
 use crate::mode::Mode;
 use crate::snap::Snap;
-use crate::tags::{RoadClass, WALKING_SPEED_KMH};
-use crate::tiling::TileSet;
+use crate::tags::{RoadClass, WALKING_SPEED_KMH, flags};
+use crate::tile::EdgeRef;
+use crate::tiling::{TileSet, TileSource};
 
 /// The best path found: its cost (seconds), the edges in order, and work done.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,14 +26,31 @@ pub struct Path {
     pub settled: usize,
 }
 
-/// An upper bound on any edge's speed for `mode` in these tiles, km/h: what keeps the
-/// straight-line heuristic admissible.
-pub fn max_speed_kmh(tiles: &TileSet, mode: Mode) -> f64 {
-    let mut max: f64 = match mode {
+fn speed_floor(mode: Mode) -> f64 {
+    match mode {
         Mode::Walking => WALKING_SPEED_KMH,
         Mode::Cycling => RoadClass::Residential.cycling_speed_kmh(),
         Mode::Driving => 1.0,
-    };
+    }
+}
+
+/// An upper bound on any edge's speed for `mode` in the graph, km/h: recorded in each
+/// version's manifest so that a router loading tiles on demand keeps its heuristic admissible.
+pub fn graph_max_speed_kmh(graph: &Graph, mode: Mode) -> f64 {
+    let mut max = speed_floor(mode);
+    for edge in &graph.edges {
+        if let Some(cost) = edge.cost(mode)
+            && cost > 0.0
+        {
+            max = max.max(f64::from(edge.length_m) / cost * 3.6);
+        }
+    }
+    max
+}
+
+/// Like [`graph_max_speed_kmh`], over loaded tiles.
+pub fn max_speed_kmh(tiles: &TileSet, mode: Mode) -> f64 {
+    let mut max = speed_floor(mode);
     for tile in tiles.iter() {
         for e in 0..tile.edge_count() {
             let edge = tile.edge(e);
@@ -53,15 +72,15 @@ fn point(e7: (i32, i32)) -> LatLon {
 }
 
 /// Node coordinates of a node id, if its tile is loaded.
-fn coords(tiles: &TileSet, node: GraphId) -> Option<LatLon> {
+pub fn coords<T: TileSource + ?Sized>(tiles: &T, node: GraphId) -> Option<LatLon> {
     let tile = tiles.tile_of(node)?;
     (node.index() < tile.node_count()).then(|| point(tile.node_e7(node.index())))
 }
 
 /// Least-cost path from node `source` to node `target` (any level's copy of either), or
 /// `None` when unreachable. `max_speed_kmh` must bound every edge's speed for `mode`.
-pub fn shortest_path(
-    tiles: &TileSet,
+pub fn shortest_path<T: TileSource + ?Sized>(
+    tiles: &T,
     source: GraphId,
     target: GraphId,
     mode: Mode,
@@ -84,7 +103,7 @@ pub fn shortest_path(
         });
     }
     // Per edge: best cost to its end, and the edge it was reached from.
-    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::new();
+    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::default();
     // (f, edge, g): f orders the queue, g tells stale entries from current ones.
     let mut heap: BinaryHeap<Reverse<(u64, u64, u64)>> = BinaryHeap::new();
     let mut settled = 0;
@@ -142,6 +161,7 @@ pub fn shortest_path(
 /// A route between two snapped points: the first and last edges are partly travelled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapPath {
+    /// Travel time in seconds, without any alternative-search penalty.
     pub cost: f64,
     /// Every edge touched, in order; the first is entered at `start_fraction`, the last left
     /// at `end_fraction` (fractions of each edge's length from its source).
@@ -152,7 +172,7 @@ pub struct SnapPath {
 }
 
 /// The same chain in the other direction.
-pub fn twin(tiles: &TileSet, edge: GraphId) -> Option<GraphId> {
+pub fn twin<T: TileSource + ?Sized>(tiles: &T, edge: GraphId) -> Option<GraphId> {
     let tile = tiles.tile_of(edge)?;
     let e = tile.edge(edge.index());
     let target = e.target();
@@ -166,36 +186,131 @@ pub fn twin(tiles: &TileSet, edge: GraphId) -> Option<GraphId> {
         .map(|o| GraphId::new(target.level(), target.tile(), o))
 }
 
-fn edge_cost(tiles: &TileSet, edge: GraphId, mode: Mode) -> Option<f64> {
-    tiles.tile_of(edge)?.edge(edge.index()).cost(mode)
+/// Road features a route may be asked to avoid (Google's `avoid=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Avoid {
+    /// Motorways and trunk roads with their links.
+    pub highways: bool,
+    pub tolls: bool,
+    pub ferries: bool,
+}
+
+impl Avoid {
+    pub fn allows(&self, edge: &EdgeRef<'_>) -> bool {
+        let f = edge.flags();
+        !(self.tolls && f & flags::TOLL != 0
+            || self.ferries && (f & flags::FERRY != 0 || edge.class() == RoadClass::Ferry)
+            || self.highways
+                && matches!(
+                    edge.class(),
+                    RoadClass::Motorway
+                        | RoadClass::MotorwayLink
+                        | RoadClass::Trunk
+                        | RoadClass::TrunkLink
+                ))
+    }
+}
+
+/// How far from the origin and destination the lower levels are searched: beyond these
+/// straight-line distances from both ends only bigger roads are expanded (the design's
+/// "enter the bigger tiles containing only highways"). Trades exactness for speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hierarchy {
+    pub local_m: f64,
+    pub arterial_m: f64,
+}
+
+impl Hierarchy {
+    /// Whether an edge on `level`, leaving a node `from_origin_m` and `to_destination_m`
+    /// away from the two ends, may be expanded.
+    fn allows(&self, level: Level, from_origin_m: f64, to_destination_m: f64) -> bool {
+        let near = from_origin_m.min(to_destination_m);
+        match level {
+            Level::Highway => true,
+            Level::Arterial => near <= self.arterial_m,
+            Level::Local => near <= self.local_m,
+        }
+    }
+}
+
+/// Everything one search needs besides the tiles and the two ends.
+#[derive(Debug, Clone)]
+pub struct SearchOptions<'a> {
+    pub mode: Mode,
+    /// Bounds every edge speed for `mode` (keeps the heuristic admissible).
+    pub max_speed_kmh: f64,
+    pub avoid: Avoid,
+    /// `None` searches every level everywhere: the exact mode.
+    pub hierarchy: Option<Hierarchy>,
+    /// Chains (way id, segment) whose cost is multiplied by `penalty`: how alternatives
+    /// are pushed away from routes already found.
+    pub penalized: Option<&'a FxHashSet<(i64, u32)>>,
+    pub penalty: f64,
+}
+
+impl SearchOptions<'_> {
+    pub fn exact(mode: Mode, max_speed_kmh: f64) -> SearchOptions<'static> {
+        SearchOptions {
+            mode,
+            max_speed_kmh,
+            avoid: Avoid::default(),
+            hierarchy: None,
+            penalized: None,
+            penalty: 1.0,
+        }
+    }
+
+    /// The cost the search uses for an edge (its travel time, times any penalty), or `None`
+    /// when the edge is not to be used.
+    fn weight(&self, edge: &EdgeRef<'_>) -> Option<f64> {
+        let cost = edge.cost(self.mode)?;
+        if !self.avoid.allows(edge) {
+            return None;
+        }
+        Some(match self.penalized {
+            Some(set) if set.contains(&(edge.way_id(), edge.seg())) => cost * self.penalty,
+            _ => cost,
+        })
+    }
+}
+
+/// Travel time of a found path (no penalties), its partial first and last edges included.
+pub fn path_cost<T: TileSource + ?Sized>(tiles: &T, path: &SnapPath, mode: Mode) -> Option<f64> {
+    let n = path.edges.len();
+    let mut total = 0.0;
+    for (i, &e) in path.edges.iter().enumerate() {
+        let c = tiles.tile_of(e)?.edge(e.index()).cost(mode)?;
+        let from = if i == 0 { path.start_fraction } else { 0.0 };
+        let to = if i + 1 == n { path.end_fraction } else { 1.0 };
+        total += (to - from).max(0.0) * c;
+    }
+    Some(total)
 }
 
 /// Least-cost route from `origin` to `destination` (snapped onto edges the mode may use),
-/// in either direction along the snapped edges. `None` when unreachable.
-pub fn route_between(
-    tiles: &TileSet,
+/// in either direction along the snapped edges. `None` when unreachable under `options`.
+pub fn route_between<T: TileSource + ?Sized>(
+    tiles: &T,
     origin: &Snap,
     destination: &Snap,
-    mode: Mode,
-    max_speed_kmh: f64,
+    options: &SearchOptions<'_>,
 ) -> Option<SnapPath> {
-    let metres_per_second = max_speed_kmh / 3.6;
+    let metres_per_second = options.max_speed_kmh / 3.6;
     let goal = destination.point;
-    let heuristic = |node: GraphId| {
-        coords(tiles, node).map_or(0.0, |p| {
-            ((haversine_m(p, goal) - 0.1).max(0.0)) / metres_per_second
-        })
-    };
+    let start = origin.point;
     // Both directions of each snapped edge, with the fraction of cost before the point.
     let directions = |snap: &Snap| {
         let mut out = Vec::new();
-        if let Some(c) = edge_cost(tiles, snap.edge, mode) {
-            out.push((snap.edge, snap.fraction, c));
-        }
-        if let Some(t) = twin(tiles, snap.edge)
-            && let Some(c) = edge_cost(tiles, t, mode)
-        {
-            out.push((t, 1.0 - snap.fraction, c));
+        let mut add = |edge: GraphId, before: f64| {
+            if let Some(tile) = tiles.tile_of(edge)
+                && let Some(c) = options.weight(&tile.edge(edge.index()))
+            {
+                out.push((edge, before, c));
+            }
+        };
+        add(snap.edge, snap.fraction);
+        if let Some(t) = twin(tiles, snap.edge) {
+            add(t, 1.0 - snap.fraction);
         }
         out
     };
@@ -205,8 +320,8 @@ pub fn route_between(
     // Queue entries: (f, goal?, edge, g). An edge entry means "at the end of this edge";
     // a goal entry means "arrived, having entered this goal edge".
     let mut heap: BinaryHeap<Reverse<(u64, bool, u64, u64)>> = BinaryHeap::new();
-    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::new();
-    let mut best_goal: HashMap<GraphId, (f64, Option<GraphId>, f64)> = HashMap::new();
+    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::default();
+    let mut best_goal: HashMap<GraphId, (f64, Option<GraphId>, f64)> = HashMap::default();
     let push_goal = |edge: GraphId,
                      cost: f64,
                      from: Option<GraphId>,
@@ -223,12 +338,14 @@ pub fn route_between(
             )));
         }
     };
+    let heuristic = |p: LatLon| ((haversine_m(p, goal) - 0.1).max(0.0)) / metres_per_second;
     for &(edge, before, cost) in &starts {
         let g = (1.0 - before) * cost;
         best.insert(edge, (g, None));
         let target = tiles.tile_of(edge)?.edge(edge.index()).target();
+        let h = coords(tiles, target).map_or(0.0, heuristic);
         heap.push(Reverse((
-            (g + heuristic(target)).to_bits(),
+            (g + h).to_bits(),
             false,
             edge.packed(),
             g.to_bits(),
@@ -266,13 +383,17 @@ pub fn route_between(
             } else {
                 starts.iter().find(|s| s.0 == edges[0]).map_or(0.0, |s| s.1)
             };
-            return Some(SnapPath {
+            let mut path = SnapPath {
                 cost,
                 edges,
                 start_fraction,
                 end_fraction,
                 settled,
-            });
+            };
+            if options.penalized.is_some() {
+                path.cost = path_cost(tiles, &path, options.mode)?;
+            }
+            return Some(path);
         }
         if cost > best[&e].0 {
             continue;
@@ -282,7 +403,20 @@ pub fn route_between(
             continue;
         };
         let node = tile.edge(e.index()).target();
-        for (id, edge, c) in tiles.turns(Some(e), node, mode) {
+        let here = coords(tiles, node);
+        let (from_origin, to_goal) = match (options.hierarchy, here) {
+            (Some(_), Some(p)) => (haversine_m(p, start), haversine_m(p, goal)),
+            _ => (0.0, 0.0),
+        };
+        for (id, edge, _) in tiles.turns(Some(e), node, options.mode) {
+            if let Some(h) = options.hierarchy
+                && !h.allows(id.level(), from_origin, to_goal)
+            {
+                continue;
+            }
+            let Some(c) = options.weight(&edge) else {
+                continue;
+            };
             if let Some(&(_, goal_before, _)) = goals.iter().find(|g| g.0 == id) {
                 push_goal(
                     id,
@@ -296,8 +430,13 @@ pub fn route_between(
             let total = cost + c;
             if best.get(&id).is_none_or(|b| total < b.0) {
                 best.insert(id, (total, Some(e)));
-                let f = total + heuristic(edge.target());
-                heap.push(Reverse((f.to_bits(), false, id.packed(), total.to_bits())));
+                let h = coords(tiles, edge.target()).map_or(0.0, heuristic);
+                heap.push(Reverse((
+                    (total + h).to_bits(),
+                    false,
+                    id.packed(),
+                    total.to_bits(),
+                )));
             }
         }
     }

@@ -156,8 +156,17 @@ pub async fn import_roads(
         return Err(ImportError::NoRoads(path.display().to_string()));
     }
     let t = Instant::now();
-    let (encoded, entries, bbox) = tokio::task::spawn_blocking(move || {
-        encode_tiles(&graph).map(|(encoded, entries)| (encoded, entries, bbox(&graph)))
+    let (encoded, entries, bbox, max_speed_kmh) = tokio::task::spawn_blocking(move || {
+        let max_speed = crate::mode::Mode::ALL
+            .iter()
+            .map(|&m| {
+                (
+                    m.as_str().to_string(),
+                    crate::astar::graph_max_speed_kmh(&graph, m),
+                )
+            })
+            .collect();
+        encode_tiles(&graph).map(|(encoded, entries)| (encoded, entries, bbox(&graph), max_speed))
     })
     .await
     .map_err(|e| ImportError::Task(e.to_string()))??;
@@ -203,6 +212,7 @@ pub async fn import_roads(
         levels: levels.clone(),
         tiles: entries,
         report: serde_json::to_value(&report).expect("report serialises"),
+        max_speed_kmh,
     };
     let mut written = 0;
     store

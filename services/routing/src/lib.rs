@@ -32,4 +32,4 @@ pub use ids::{GraphId, Level};
 pub use mode::{Mode, ModeMask};
 pub use store::{Manifest, TileStore};
 pub use tile::Tile;
-pub use tiling::TileSet;
+pub use tiling::{TileSet, TileSource};

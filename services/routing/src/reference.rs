@@ -9,7 +9,7 @@ use std::collections::{BinaryHeap, HashMap};
 use crate::graph::Graph;
 use crate::ids::GraphId;
 use crate::mode::Mode;
-use crate::tiling::TileSet;
+use crate::tiling::{TileSet, TileSource};
 
 /// Costs are non-negative, so their IEEE bits order like the values.
 fn key(cost: f64) -> u64 {
@@ -69,7 +69,11 @@ pub fn tile_node_ids(tiles: &TileSet) -> HashMap<i64, GraphId> {
 }
 
 /// Like [`distances`], over tiles; results by OSM node id (reachable nodes only).
-pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i64, f64> {
+pub fn tile_distances<T: TileSource + ?Sized>(
+    tiles: &T,
+    source: GraphId,
+    mode: Mode,
+) -> HashMap<i64, f64> {
     let mut node_cost: HashMap<i64, f64> = HashMap::new();
     let mut edge_cost: HashMap<GraphId, f64> = HashMap::new();
     let mut heap = BinaryHeap::new();
@@ -109,4 +113,44 @@ pub fn tile_distances(tiles: &TileSet, source: GraphId, mode: Mode) -> HashMap<i
         relax(Some(e), target, cost, &mut edge_cost, &mut heap);
     }
     node_cost
+}
+
+/// Edge-based Dijkstra from partly travelled start edges: `seeds` are (edge, cost at its
+/// end). Returns, per edge, the least cost at its end and the least cost on entering it
+/// (`f64::INFINITY` when unreached), so that a goal part-way along an edge costs
+/// `enter + fraction * edge cost`: the oracle for routes between snapped points.
+pub fn edge_costs_from(graph: &Graph, seeds: &[(u32, f64)], mode: Mode) -> (Vec<f64>, Vec<f64>) {
+    let mut end = vec![f64::INFINITY; graph.edges.len()];
+    let mut enter = vec![f64::INFINITY; graph.edges.len()];
+    let mut heap = BinaryHeap::new();
+    for &(e, c) in seeds {
+        if c < end[e as usize] {
+            end[e as usize] = c;
+            heap.push(Reverse((key(c), e)));
+        }
+    }
+    while let Some(Reverse((k, e))) = heap.pop() {
+        let cost = f64::from_bits(k);
+        if cost > end[e as usize] {
+            continue;
+        }
+        let v = graph.edges[e as usize].target;
+        for next in graph.out_edges(v) {
+            let Some(c) = graph.edges[next as usize].cost(mode) else {
+                continue;
+            };
+            if graph.is_forbidden(e, next, mode) {
+                continue;
+            }
+            if cost < enter[next as usize] {
+                enter[next as usize] = cost;
+            }
+            let total = cost + c;
+            if total < end[next as usize] {
+                end[next as usize] = total;
+                heap.push(Reverse((key(total), next)));
+            }
+        }
+    }
+    (end, enter)
 }

@@ -7,7 +7,8 @@ use geo_core::{EARTH_RADIUS_M, LatLon, haversine_m};
 use crate::graph::COORD_SCALE;
 use crate::ids::{GraphId, Level};
 use crate::mode::Mode;
-use crate::tiling::TileSet;
+use crate::tile::EdgeRef;
+use crate::tiling::TileSource;
 
 /// Where a point meets the network.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +78,24 @@ pub fn nearest_on_shape(p: LatLon, shape: &[(i32, i32)]) -> Option<(f64, f64, La
 
 /// Snaps `p` for `mode` within `max_distance_m`, using the tiles loaded in `tiles` (those
 /// around the point on every level: see [`tiles_near`]).
-pub fn snap(tiles: &TileSet, p: LatLon, mode: Mode, max_distance_m: f64) -> Option<Snap> {
+pub fn snap<T: TileSource + ?Sized>(
+    tiles: &T,
+    p: LatLon,
+    mode: Mode,
+    max_distance_m: f64,
+) -> Option<Snap> {
+    snap_where(tiles, p, mode, max_distance_m, |_| true)
+}
+
+/// Like [`snap`], onto edges that also pass `usable` (e.g. not a toll road when tolls are
+/// avoided: a stop snapped onto a road the search may not take could never be reached).
+pub fn snap_where<T: TileSource + ?Sized>(
+    tiles: &T,
+    p: LatLon,
+    mode: Mode,
+    max_distance_m: f64,
+    usable: impl Fn(&EdgeRef<'_>) -> bool,
+) -> Option<Snap> {
     let mut main: Option<Snap> = None;
     let mut small: Option<Snap> = None;
     for level in Level::ALL {
@@ -89,7 +107,7 @@ pub fn snap(tiles: &TileSet, p: LatLon, mode: Mode, max_distance_m: f64) -> Opti
                 let is_small = tile.node_small(node).contains(mode);
                 for e in tile.out_edges(node) {
                     let edge = tile.edge(e);
-                    if !edge.access().contains(mode) {
+                    if !edge.access().contains(mode) || !usable(&edge) {
                         continue;
                     }
                     let Some((d, fraction, q)) = nearest_on_shape(p, &edge.shape()) else {

@@ -83,6 +83,10 @@ pub struct Manifest {
     pub tiles: Vec<TileEntry>,
     /// The build's full report (counts of everything skipped).
     pub report: serde_json::Value,
+    /// Per mode name, an upper bound on edge speeds (km/h): keeps A* admissible without
+    /// reading every tile. Absent in older manifests.
+    #[serde(default)]
+    pub max_speed_kmh: std::collections::BTreeMap<String, f64>,
 }
 
 /// A tile ready to store.

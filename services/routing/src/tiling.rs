@@ -173,10 +173,6 @@ impl TileSet {
         self.tiles.insert((tile.level(), tile.id()), tile);
     }
 
-    pub fn get(&self, level: Level, id: u32) -> Option<&Tile> {
-        self.tiles.get(&(level, id))
-    }
-
     pub fn len(&self) -> usize {
         self.tiles.len()
     }
@@ -188,16 +184,23 @@ impl TileSet {
     pub fn iter(&self) -> impl Iterator<Item = &Tile> {
         self.tiles.values()
     }
+}
+
+/// Where searches get tiles from: all loaded up front ([`TileSet`]) or fetched on demand
+/// through a cache (the navigation service). Searches only ask for tiles by id, so they
+/// run unchanged over either.
+pub trait TileSource {
+    fn get(&self, level: Level, id: u32) -> Option<&Tile>;
 
     /// The tile holding a node or edge id.
-    pub fn tile_of(&self, id: GraphId) -> Option<&Tile> {
+    fn tile_of(&self, id: GraphId) -> Option<&Tile> {
         self.get(id.level(), id.tile())
     }
 
     /// The edges `mode` may take from `node` (on every level, through its transitions),
     /// having arrived by edge `from` (`None` at the start: no turn to check), with each
     /// edge's cost. The one place searches over tiles apply access and forbidden turns.
-    pub fn turns(
+    fn turns(
         &self,
         from: Option<GraphId>,
         node: GraphId,
@@ -224,9 +227,15 @@ impl TileSet {
     }
 
     /// The OSM id of a node id.
-    pub fn osm_id(&self, id: GraphId) -> Option<i64> {
+    fn osm_id(&self, id: GraphId) -> Option<i64> {
         let tile = self.tile_of(id)?;
         (id.index() < tile.node_count()).then(|| tile.node_osm_id(id.index()))
+    }
+}
+
+impl TileSource for TileSet {
+    fn get(&self, level: Level, id: u32) -> Option<&Tile> {
+        self.tiles.get(&(level, id))
     }
 }
 

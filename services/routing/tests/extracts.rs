@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use routing::astar::{Path, max_speed_kmh, shortest_path};
 use routing::import::{build_graph, encode_tiles};
 use routing::reference::{distances, tile_distances, tile_node_ids};
-use routing::{Mode, Tile, TileSet, tiling};
+use routing::{Mode, Tile, TileSet, TileSource, tiling};
 
 fn extracts() -> Vec<PathBuf> {
     let dir = support::extracts_dir();

@@ -6,11 +6,11 @@ mod support;
 use geo_core::{LatLon, haversine_m};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use routing::astar::{max_speed_kmh, route_between, twin};
+use routing::astar::{SearchOptions, max_speed_kmh, route_between, twin};
 use routing::import::{build_graph, encode_tiles};
 use routing::reference::tile_distances;
 use routing::snap::{nearest_on_shape, snap};
-use routing::{Graph, Mode, Tile, TileSet};
+use routing::{Graph, Mode, Tile, TileSet, TileSource};
 
 #[test]
 fn projection_matches_dense_sampling() {
@@ -191,7 +191,7 @@ fn routes_between_snapped_points_are_exact() {
             };
             expected = expected.min(along.abs() * c);
         }
-        let got = route_between(&tiles, &a, &b, mode, vmax);
+        let got = route_between(&tiles, &a, &b, &SearchOptions::exact(mode, vmax));
         match got {
             Some(route) => {
                 assert!(

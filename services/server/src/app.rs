@@ -6,6 +6,7 @@ use std::future::Future;
 use axum::Router;
 use kit::Backends;
 use kit::config::CommonConfig;
+use navigation::NavigationConfig;
 use proximity::ProximityConfig;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -14,10 +15,11 @@ use utoipa::OpenApi;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
     Proximity,
+    Navigation,
 }
 
 /// Every service of the workspace.
-pub const ALL_SERVICES: &[Service] = &[Service::Proximity];
+pub const ALL_SERVICES: &[Service] = &[Service::Proximity, Service::Navigation];
 
 /// Configuration of the server: common settings plus each service's own.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,6 +28,8 @@ pub struct ServerConfig {
     pub common: CommonConfig,
     #[command(flatten)]
     pub proximity: ProximityConfig,
+    #[command(flatten)]
+    pub navigation: NavigationConfig,
 }
 
 /// A bound, ready-to-run server.
@@ -34,6 +38,7 @@ pub struct App {
     router: Router,
     backends: Backends,
     proximity: Option<proximity::AppState>,
+    navigation: Option<navigation::NavState>,
 }
 
 impl App {
@@ -52,13 +57,14 @@ impl App {
                     .version(env!("CARGO_PKG_VERSION"))
                     .description(Some(
                         "Geospatial backend: the proximity service (nearby search, nearest-k, \
-                         businesses). Errors are RFC 9457 problem documents. Sample data © \
+                         businesses) and the navigation service (directions, geocoding). Errors are RFC 9457 problem documents. Sample data © \
                          OpenStreetMap contributors.",
                     ))
                     .build(),
             )
             .build();
         let mut proximity_state = None;
+        let mut navigation_state = None;
         for service in services {
             match service {
                 Service::Proximity => {
@@ -70,6 +76,16 @@ impl App {
                     router = router.merge(proximity::http::router(state.clone()));
                     openapi.merge(proximity::http::ApiDoc::openapi());
                     proximity_state = Some(state);
+                }
+                Service::Navigation => {
+                    let state =
+                        navigation::NavState::build(backends.clone(), config.navigation.clone())
+                            .await?;
+                    state.spawn_background();
+                    readiness.extend(state.readiness());
+                    router = router.merge(navigation::http::router(state.clone()));
+                    openapi.merge(navigation::http::ApiDoc::openapi());
+                    navigation_state = Some(state);
                 }
             }
         }
@@ -87,6 +103,7 @@ impl App {
             router,
             backends,
             proximity: proximity_state,
+            navigation: navigation_state,
         })
     }
 
@@ -100,6 +117,10 @@ impl App {
 
     pub fn proximity(&self) -> Option<&proximity::AppState> {
         self.proximity.as_ref()
+    }
+
+    pub fn navigation(&self) -> Option<&navigation::NavState> {
+        self.navigation.as_ref()
     }
 
     /// Serves until Ctrl-C or SIGTERM.

@@ -54,6 +54,11 @@ impl Fixture {
         id
     }
 
+    /// Adds a node off the map grid (referenced by id in [`Fixture::way_refs`]).
+    pub fn extra_node(&mut self, id: i64, lat: f64, lon: f64) {
+        self.nodes.push((' ', id, lat, lon));
+    }
+
     /// Adds a way with raw node ids (for references to missing nodes).
     pub fn way_refs(&mut self, refs: Vec<i64>, tags: &[&str]) -> i64 {
         let id = 1 + self.ways.len() as i64;

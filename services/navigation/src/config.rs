@@ -1,0 +1,95 @@
+//! Settings of the navigation service. With defaults only, it runs alone on one machine:
+//! tiles under `DATA_DIR/tiles`, built from the sample extract on first start.
+
+use std::path::PathBuf;
+
+use routing::astar::Hierarchy;
+
+use crate::planner::PlannerSettings;
+
+/// Navigation-specific settings (flattened into the binaries' configuration).
+#[derive(clap::Args, Debug, Clone)]
+pub struct NavigationConfig {
+    /// Routing tiles: a directory, `file:///abs/dir`, `memory://` or `s3://bucket/prefix`
+    /// (S3 needs `--features s3`). Defaults to `DATA_DIR/tiles`.
+    #[arg(long = "tiles", env = "TILES_URL")]
+    pub tiles_url: Option<String>,
+
+    /// Most bytes of routing tiles held in memory; tiles beyond it are evicted (least
+    /// recently used first) and fetched again from storage when needed.
+    #[arg(long, env = "TILE_CACHE_BYTES", default_value_t = 256 << 20)]
+    pub tile_cache_bytes: u64,
+
+    /// Directions responses kept for repeated requests (cleared when a new tile version is
+    /// published); 0 disables the cache.
+    #[arg(long, env = "ROUTE_CACHE_ENTRIES", default_value_t = 10_000)]
+    pub route_cache_entries: u64,
+
+    /// Seconds between checks for a newly published tile version.
+    #[arg(long, env = "TILES_POLL_INTERVAL_S", default_value_t = 10)]
+    pub tiles_poll_interval_s: u64,
+
+    /// Farthest an origin, destination or waypoint may be from a usable road, metres.
+    #[arg(long, env = "MAX_SNAP_M", default_value_t = 1_000.0)]
+    pub max_snap_m: f64,
+
+    /// Most intermediate waypoints in one request.
+    #[arg(long, env = "MAX_WAYPOINTS", default_value_t = 23)]
+    pub max_waypoints: usize,
+
+    /// Driving searches expand local roads only within this distance (metres) of the origin
+    /// or destination; 0 turns the hierarchy off (every search exact).
+    #[arg(long, env = "HIERARCHY_LOCAL_M", default_value_t = 5_000.0)]
+    pub hierarchy_local_m: f64,
+
+    /// Driving searches expand arterial roads only within this distance (metres) of the
+    /// origin or destination.
+    #[arg(long, env = "HIERARCHY_ARTERIAL_M", default_value_t = 20_000.0)]
+    pub hierarchy_arterial_m: f64,
+
+    /// OSM extract turned into tiles (and the geocoding table) at start-up when the tile
+    /// store has no published version; `off` to disable.
+    #[arg(
+        long = "roads-sample-data",
+        env = "SAMPLE_DATA",
+        default_value = "data/helsinki.osm.pbf"
+    )]
+    pub sample_data: PathBuf,
+}
+
+impl Default for NavigationConfig {
+    fn default() -> Self {
+        NavigationConfig {
+            tiles_url: None,
+            tile_cache_bytes: 256 << 20,
+            route_cache_entries: 10_000,
+            tiles_poll_interval_s: 10,
+            max_snap_m: 1_000.0,
+            max_waypoints: 23,
+            hierarchy_local_m: 5_000.0,
+            hierarchy_arterial_m: 20_000.0,
+            sample_data: PathBuf::from("data/helsinki.osm.pbf"),
+        }
+    }
+}
+
+impl NavigationConfig {
+    pub fn planner(&self) -> PlannerSettings {
+        PlannerSettings {
+            max_snap_m: self.max_snap_m,
+            driving_hierarchy: (self.hierarchy_local_m > 0.0).then_some(Hierarchy {
+                local_m: self.hierarchy_local_m,
+                arterial_m: self.hierarchy_arterial_m.max(self.hierarchy_local_m),
+            }),
+            ..PlannerSettings::default()
+        }
+    }
+
+    /// The tile store's URL, defaulting under `data_dir`.
+    pub fn tiles_url(&self, data_dir: &std::path::Path) -> String {
+        self.tiles_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| data_dir.join("tiles").display().to_string())
+    }
+}

@@ -1,0 +1,299 @@
+//! `GET /v1/nav`: directions between places given as `lat,lng` or text.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use geo_core::LatLon;
+use kit::ApiError;
+use kit::extract::AppQuery;
+use routing::Mode;
+use routing::astar::Avoid;
+use serde::Deserialize;
+
+use crate::planner::PlanOptions;
+use crate::response::DirectionsResponse;
+use crate::service::{NavError, NavRequest, NavState, Stop};
+
+pub(super) fn router() -> Router<NavState> {
+    Router::new().route("/v1/nav", get(directions))
+}
+
+/// Longest free-text place accepted.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NavParams {
+    /// `lat,lng` or an address / place name.
+    pub origin: Option<String>,
+    /// `lat,lng` or an address / place name.
+    pub destination: Option<String>,
+    /// `driving` (default), `walking` or `cycling` (`bicycling` also accepted).
+    pub mode: Option<String>,
+    /// `true` for up to three meaningfully different routes, fastest first.
+    pub alternatives: Option<String>,
+    /// Comma or `|` separated: `highways`, `tolls`, `ferries`.
+    pub avoid: Option<String>,
+    /// Stops visited in the given order, `|` separated, each `lat,lng` or text.
+    pub waypoints: Option<String>,
+    /// `now` or a Unix time; live traffic is not modelled yet, so it does not change
+    /// the answer.
+    pub departure_time: Option<String>,
+    /// `true` searches every road level everywhere (no hierarchy): for checking.
+    pub exact: Option<String>,
+}
+
+fn bad(detail: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid-request",
+        detail: detail.into(),
+    }
+}
+
+fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(bad(format!("{name} must be true or false, not {other:?}"))),
+    }
+}
+
+/// `lat,lng` (range-checked) or free text (length- and sanity-checked).
+pub fn parse_stop(name: &str, raw: &str) -> Result<Stop, ApiError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(bad(format!("{name} is empty")));
+    }
+    let looks_numeric = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '-' | '+' | ' ' | 'e' | 'E'));
+    if let Some((lat, lng)) = text.split_once(',')
+        && looks_numeric
+    {
+        let parse = |s: &str, what: &str| {
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| bad(format!("{name}: {what} {:?} is not a number", s.trim())))
+        };
+        let (lat, lng) = (parse(lat, "latitude")?, parse(lng, "longitude")?);
+        return LatLon::new(lat, lng)
+            .map(Stop::Point)
+            .map_err(|e| bad(format!("{name}: {e}")));
+    }
+    if looks_numeric {
+        return Err(bad(format!(
+            "{name} must be \"lat,lng\" or a place name, not {text:?}"
+        )));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(bad(format!(
+            "{name} is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) || !text.chars().any(char::is_alphanumeric) {
+        return Err(bad(format!("{name} is not a place name: {text:?}")));
+    }
+    Ok(Stop::Text(text.to_string()))
+}
+
+fn parse_mode(value: Option<&str>) -> Result<Mode, ApiError> {
+    match value.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("driving") => Ok(Mode::Driving),
+        Some("walking") => Ok(Mode::Walking),
+        Some("cycling") | Some("bicycling") => Ok(Mode::Cycling),
+        Some(other) => Err(bad(format!(
+            "mode must be driving, walking or cycling, not {other:?}"
+        ))),
+    }
+}
+
+fn parse_avoid(value: Option<&str>) -> Result<Avoid, ApiError> {
+    let mut avoid = Avoid::default();
+    for part in value
+        .unwrap_or("")
+        .split([',', '|'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match part.to_ascii_lowercase().as_str() {
+            "highways" => avoid.highways = true,
+            "tolls" => avoid.tolls = true,
+            "ferries" => avoid.ferries = true,
+            other => {
+                return Err(bad(format!(
+                    "avoid takes highways, tolls and ferries, not {other:?}"
+                )));
+            }
+        }
+    }
+    Ok(avoid)
+}
+
+fn parse_departure(value: Option<&str>) -> Result<(), ApiError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("now") => Ok(()),
+        Some(t) if t.parse::<u64>().is_ok() => Ok(()),
+        Some(other) => Err(bad(format!(
+            "departure_time must be now or a Unix time in seconds, not {other:?}"
+        ))),
+    }
+}
+
+/// Checks every parameter; the request is only planned when all are valid.
+pub fn parse_nav_request(params: &NavParams, max_waypoints: usize) -> Result<NavRequest, ApiError> {
+    let origin = params
+        .origin
+        .as_deref()
+        .ok_or_else(|| bad("origin is required"))?;
+    let destination = params
+        .destination
+        .as_deref()
+        .ok_or_else(|| bad("destination is required"))?;
+    let mut stops = vec![parse_stop("origin", origin)?];
+    if let Some(waypoints) = params.waypoints.as_deref().filter(|w| !w.trim().is_empty()) {
+        let parts: Vec<&str> = waypoints.split('|').collect();
+        if parts.len() > max_waypoints {
+            return Err(bad(format!(
+                "at most {max_waypoints} waypoints are allowed, got {}",
+                parts.len()
+            )));
+        }
+        for (i, part) in parts.iter().enumerate() {
+            // Google's `via:` prefix (pass through without stopping) routes the same here.
+            let part = part.trim().strip_prefix("via:").unwrap_or(part);
+            stops.push(parse_stop(&format!("waypoint {}", i + 1), part)?);
+        }
+    }
+    stops.push(parse_stop("destination", destination)?);
+    parse_departure(params.departure_time.as_deref())?;
+    Ok(NavRequest {
+        stops,
+        options: PlanOptions {
+            mode: parse_mode(params.mode.as_deref())?,
+            avoid: parse_avoid(params.avoid.as_deref())?,
+            alternatives: parse_bool("alternatives", params.alternatives.as_deref())?,
+            exact: parse_bool("exact", params.exact.as_deref())?,
+        },
+    })
+}
+
+/// Maps what the service could not do onto the wire: `NOT_FOUND` and `ZERO_RESULTS` are
+/// answers (HTTP 200, Google's convention); missing tiles or storage are 503s.
+pub(super) fn nav_error(error: NavError) -> Response {
+    match error {
+        NavError::NotFound(message) => (
+            StatusCode::OK,
+            Json(DirectionsResponse::failed("NOT_FOUND", message)),
+        )
+            .into_response(),
+        NavError::ZeroResults(message) => (
+            StatusCode::OK,
+            Json(DirectionsResponse::failed("ZERO_RESULTS", message)),
+        )
+            .into_response(),
+        NavError::NotReady(detail) => {
+            tracing::warn!(%detail, "directions asked before tiles were published");
+            ApiError::unavailable("routing tiles").into_response()
+        }
+        NavError::Unavailable { dependency, detail } => {
+            tracing::warn!(dependency, %detail, "directions failed on a dependency");
+            ApiError::unavailable(dependency).into_response()
+        }
+    }
+}
+
+/// Directions between places, in the Google Directions response shape.
+#[utoipa::path(
+    get,
+    path = "/v1/nav",
+    params(NavParams),
+    responses(
+        (status = 200, description = "`status` OK, NOT_FOUND (a place could not be geocoded) or ZERO_RESULTS (no route)", body = DirectionsResponse),
+        (status = 400, description = "INVALID_REQUEST: a malformed or out-of-range parameter (problem document)"),
+        (status = 503, description = "Routing tiles or the database are unavailable (problem document)"),
+    ),
+    tag = "navigation"
+)]
+pub(super) async fn directions(
+    State(state): State<NavState>,
+    AppQuery(params): AppQuery<NavParams>,
+) -> Response {
+    let request = match parse_nav_request(&params, state.config().max_waypoints) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match state.directions(request).await {
+        Ok(response) => Json(response.as_ref()).into_response(),
+        Err(e) => nav_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_are_coordinates_or_sane_text() {
+        assert_eq!(
+            parse_stop("origin", " 60.17, 24.94 ").unwrap(),
+            Stop::Point(LatLon {
+                lat: 60.17,
+                lon: 24.94
+            })
+        );
+        assert_eq!(
+            parse_stop("origin", "Mannerheimintie 5").unwrap(),
+            Stop::Text("Mannerheimintie 5".into())
+        );
+        for bad_input in [
+            "", "  ", "91,0", "0,181", "1,2,3", "nan,1", "60.1", "--", "\u{7}x", "!!!",
+        ] {
+            assert!(parse_stop("origin", bad_input).is_err(), "{bad_input:?}");
+        }
+        assert!(parse_stop("origin", &"a".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn requests_are_checked_whole() {
+        let params = NavParams {
+            origin: Some("60.1,24.9".into()),
+            destination: Some("60.2,24.95".into()),
+            mode: Some("Bicycling".into()),
+            avoid: Some("tolls|ferries".into()),
+            waypoints: Some("60.15,24.92|via:60.16,24.93".into()),
+            alternatives: Some("true".into()),
+            ..NavParams::default()
+        };
+        let request = parse_nav_request(&params, 2).unwrap();
+        assert_eq!(request.stops.len(), 4);
+        assert_eq!(request.options.mode, Mode::Cycling);
+        assert!(request.options.avoid.tolls && request.options.avoid.ferries);
+        assert!(!request.options.avoid.highways);
+        assert!(request.options.alternatives);
+        assert!(parse_nav_request(&params, 1).is_err());
+        for (field, value) in [
+            ("mode", "flying"),
+            ("avoid", "bridges"),
+            ("alternatives", "maybe"),
+            ("departure_time", "tomorrow"),
+        ] {
+            let mut p = NavParams {
+                origin: params.origin.clone(),
+                destination: params.destination.clone(),
+                ..NavParams::default()
+            };
+            match field {
+                "mode" => p.mode = Some(value.into()),
+                "avoid" => p.avoid = Some(value.into()),
+                "alternatives" => p.alternatives = Some(value.into()),
+                _ => p.departure_time = Some(value.into()),
+            }
+            assert!(parse_nav_request(&p, 5).is_err(), "{field}={value}");
+        }
+        assert!(parse_nav_request(&NavParams::default(), 5).is_err());
+    }
+}

@@ -1,0 +1,381 @@
+//! The navigation service's state: the published tile version, the tile and route caches,
+//! geocoding, and the one entry point that turns a request into directions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwapOption;
+use geo_core::LatLon;
+use kit::Backends;
+use kit::ops::{CheckStatus, Readiness};
+use routing::{Mode, TileStore};
+
+use crate::config::NavigationConfig;
+use crate::geocode;
+use crate::planner::{Plan, PlanError, PlanOptions, PlannerSettings, plan};
+use crate::response::{DirectionsResponse, ResolvedStop, directions_response};
+use crate::tiles::{LoadedVersion, RequestTiles, TileCache};
+
+/// A stop as the client gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stop {
+    Point(LatLon),
+    /// Free text, geocoded.
+    Text(String),
+}
+
+/// A directions request, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NavRequest {
+    /// Origin, waypoints in order, destination.
+    pub stops: Vec<Stop>,
+    pub options: PlanOptions,
+}
+
+/// Why directions could not be given.
+#[derive(Debug, thiserror::Error)]
+pub enum NavError {
+    /// A place could not be geocoded (`NOT_FOUND`).
+    #[error("{0}")]
+    NotFound(String),
+    /// No route, or a stop too far from any road (`ZERO_RESULTS`).
+    #[error("{0}")]
+    ZeroResults(String),
+    /// No tile version is published yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// Tile storage or the database failed.
+    #[error("{dependency} is unavailable: {detail}")]
+    Unavailable {
+        dependency: &'static str,
+        detail: String,
+    },
+}
+
+/// Work one plan did, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PlanMetrics {
+    pub settled: usize,
+    pub tiles_used: usize,
+    pub fallbacks: usize,
+}
+
+struct Inner {
+    backends: Backends,
+    config: NavigationConfig,
+    settings: PlannerSettings,
+    tiles: TileCache,
+    version: ArcSwapOption<LoadedVersion>,
+    serial: AtomicU64,
+    routes: Option<moka::sync::Cache<String, Arc<DirectionsResponse>>>,
+    /// Serialises version switches (the poller and explicit refreshes).
+    switching: tokio::sync::Mutex<()>,
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct NavState {
+    inner: Arc<Inner>,
+}
+
+impl NavState {
+    /// Opens the tile store, fills empty stores from the sample extract, and loads the
+    /// published version if there is one.
+    pub async fn build(backends: Backends, config: NavigationConfig) -> anyhow::Result<NavState> {
+        let url = config.tiles_url(&backends.config.data_dir);
+        let store = TileStore::open(&url).with_context(|| format!("opening tiles at {url}"))?;
+        let routes = (config.route_cache_entries > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(config.route_cache_entries)
+                .time_to_idle(Duration::from_secs(3600))
+                .build()
+        });
+        let state = NavState {
+            inner: Arc::new(Inner {
+                settings: config.planner(),
+                tiles: TileCache::new(store, config.tile_cache_bytes),
+                version: ArcSwapOption::empty(),
+                serial: AtomicU64::new(0),
+                routes,
+                switching: tokio::sync::Mutex::new(()),
+                backends,
+                config,
+            }),
+        };
+        state.seed_if_empty().await?;
+        state.refresh_tiles().await?;
+        Ok(state)
+    }
+
+    pub fn config(&self) -> &NavigationConfig {
+        &self.inner.config
+    }
+
+    pub fn backends(&self) -> &Backends {
+        &self.inner.backends
+    }
+
+    pub fn tile_cache(&self) -> &TileCache {
+        &self.inner.tiles
+    }
+
+    pub fn settings(&self) -> &PlannerSettings {
+        &self.inner.settings
+    }
+
+    /// The version routes are planned on, if one is published.
+    pub fn current_version(&self) -> Option<Arc<LoadedVersion>> {
+        self.inner.version.load_full()
+    }
+
+    fn sample(&self) -> Option<&std::path::Path> {
+        let path = self.inner.config.sample_data.as_path();
+        (path.as_os_str() != "off" && path.exists()).then_some(path)
+    }
+
+    async fn seed_if_empty(&self) -> anyhow::Result<()> {
+        let Some(sample) = self.sample().map(|p| p.to_path_buf()) else {
+            return Ok(());
+        };
+        let store = self.inner.tiles.store();
+        if store.current_version().await?.is_none() {
+            tracing::info!(file = %sample.display(), tiles = store.url(), "building routing tiles from the sample extract");
+            let summary = routing::import::import_roads(&sample, store, |_, _, _| {}).await?;
+            tracing::info!(
+                version = summary.version,
+                seconds = summary.seconds,
+                "routing tiles published"
+            );
+        }
+        let db = &self.inner.backends.db;
+        if geocode::is_empty(db).await? {
+            tracing::info!(file = %sample.display(), "loading the geocoding table from the sample extract");
+            let loaded = geocode::load_from_osm(db, &sample).await?;
+            tracing::info!(
+                places = loaded.places,
+                seconds = loaded.seconds,
+                "geocoding table loaded"
+            );
+        }
+        Ok(())
+    }
+
+    /// Switches to the published version if it changed; `true` when it did. Tile and route
+    /// caches are cleared on a switch, so no answer from the old version is served after.
+    pub async fn refresh_tiles(&self) -> anyhow::Result<bool> {
+        let _guard = self.inner.switching.lock().await;
+        let store = self.inner.tiles.store();
+        let Some(name) = store.current_version().await? else {
+            return Ok(false);
+        };
+        if self
+            .current_version()
+            .is_some_and(|loaded| loaded.name == name)
+        {
+            return Ok(false);
+        }
+        let manifest = store.manifest(&name).await?;
+        let serial = self.inner.serial.fetch_add(1, Ordering::Relaxed) + 1;
+        self.inner
+            .version
+            .store(Some(Arc::new(LoadedVersion::new(manifest, serial))));
+        self.inner.tiles.clear();
+        if let Some(routes) = &self.inner.routes {
+            routes.invalidate_all();
+        }
+        tracing::info!(version = name, "routing on tile version");
+        Ok(true)
+    }
+
+    /// Polls the tile store for new publications.
+    pub fn spawn_background(&self) {
+        let poller = self.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(poller.inner.config.tiles_poll_interval_s.max(1));
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(err) = poller.refresh_tiles().await {
+                    tracing::warn!(error = %err, "checking for a new tile version");
+                }
+            }
+        });
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        let mut readiness = self.inner.backends.readiness();
+        let state = self.clone();
+        readiness.add(
+            "routing_tiles",
+            Arc::new(move || {
+                let version = state.current_version();
+                let url = state.inner.tiles.store().url().to_string();
+                Box::pin(async move {
+                    match version {
+                        Some(_) => CheckStatus::Ok,
+                        None => CheckStatus::Down {
+                            detail: format!(
+                                "no tile version is published in {url}; run `geostack import roads <file>`"
+                            ),
+                        },
+                    }
+                })
+            }),
+        );
+        readiness
+    }
+
+    fn not_ready(&self) -> NavError {
+        NavError::NotReady(format!(
+            "no routing tiles are published in {} yet",
+            self.inner.tiles.store().url()
+        ))
+    }
+
+    /// Plans through `stops` on the current version. Blocks on tile loads: call it from a
+    /// blocking thread (or see [`NavState::plan`]).
+    pub fn plan_blocking(
+        &self,
+        stops: &[LatLon],
+        options: &PlanOptions,
+    ) -> Result<(Plan, PlanMetrics), NavError> {
+        let version = self.current_version().ok_or_else(|| self.not_ready())?;
+        let tiles = RequestTiles::new(&self.inner.tiles, &version);
+        let planned = plan(&tiles, stops, options, &self.inner.settings);
+        let metrics = |p: &Plan| PlanMetrics {
+            settled: p.stats.settled,
+            tiles_used: tiles.tiles_used(),
+            fallbacks: p.stats.fallbacks,
+        };
+        match planned {
+            Ok(p) => {
+                let m = metrics(&p);
+                Ok((p, m))
+            }
+            Err(PlanError::Storage(detail)) => Err(NavError::Unavailable {
+                dependency: "tile storage",
+                detail,
+            }),
+            Err(e) => Err(NavError::ZeroResults(e.to_string())),
+        }
+    }
+
+    /// [`NavState::plan_blocking`] on a blocking thread.
+    pub async fn plan(
+        &self,
+        stops: Vec<LatLon>,
+        options: PlanOptions,
+    ) -> Result<(Plan, PlanMetrics), NavError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.plan_blocking(&stops, &options))
+            .await
+            .map_err(|e| NavError::Unavailable {
+                dependency: "planner",
+                detail: e.to_string(),
+            })?
+    }
+
+    fn cache_key(&self, request: &NavRequest) -> Option<String> {
+        let version = self.current_version()?;
+        let mut key = format!(
+            "{}|{}|{:?}|{}|{}",
+            version.name,
+            request.options.mode,
+            request.options.avoid,
+            request.options.alternatives,
+            request.options.exact
+        );
+        for stop in &request.stops {
+            match stop {
+                Stop::Point(p) => key.push_str(&format!("|{:.6},{:.6}", p.lat, p.lon)),
+                Stop::Text(t) => key.push_str(&format!("|t:{}", geocode::normalize(t))),
+            }
+        }
+        Some(key)
+    }
+
+    /// Directions for a request: geocodes text stops, plans, and shapes the answer.
+    /// Answers for the same request on the same version come from the route cache.
+    pub async fn directions(
+        &self,
+        request: NavRequest,
+    ) -> Result<Arc<DirectionsResponse>, NavError> {
+        let key = self.cache_key(&request).ok_or_else(|| self.not_ready())?;
+        if let Some(routes) = &self.inner.routes
+            && let Some(hit) = routes.get(&key)
+        {
+            metrics::counter!("nav_route_cache_hits_total").increment(1);
+            return Ok(hit);
+        }
+        let mut resolved = Vec::with_capacity(request.stops.len());
+        for stop in &request.stops {
+            resolved.push(self.resolve(stop).await?);
+        }
+        let points: Vec<LatLon> = resolved.iter().map(|s| s.point).collect();
+        let response = match self.plan(points, request.options).await {
+            Ok((plan, _)) => {
+                let mut warnings = Vec::new();
+                if request.options.mode == Mode::Walking {
+                    warnings.push("Walking directions are in beta. Use caution – this route may be missing sidewalks or pedestrian paths.".to_string());
+                }
+                directions_response(
+                    &plan,
+                    &resolved,
+                    travel_mode(request.options.mode),
+                    &warnings,
+                )
+            }
+            Err(NavError::ZeroResults(message)) => {
+                DirectionsResponse::failed("ZERO_RESULTS", message)
+            }
+            Err(e) => return Err(e),
+        };
+        let response = Arc::new(response);
+        if let Some(routes) = &self.inner.routes {
+            routes.insert(key, Arc::clone(&response));
+        }
+        Ok(response)
+    }
+
+    async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop, NavError> {
+        match stop {
+            Stop::Point(p) => Ok(ResolvedStop {
+                point: *p,
+                address: format!("{:.6},{:.6}", p.lat, p.lon),
+                place_id: None,
+                types: Vec::new(),
+            }),
+            Stop::Text(text) => {
+                let found = geocode::forward(&self.inner.backends.db, text, None, 1)
+                    .await
+                    .map_err(|e| NavError::Unavailable {
+                        dependency: "database",
+                        detail: e.to_string(),
+                    })?;
+                let hit = found
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| NavError::NotFound(format!("no place matches {text:?}")))?;
+                Ok(ResolvedStop {
+                    point: LatLon {
+                        lat: hit.lat,
+                        lon: hit.lng,
+                    },
+                    address: hit.formatted_address,
+                    place_id: Some(hit.place_id),
+                    types: hit.types,
+                })
+            }
+        }
+    }
+}
+
+/// Google's `travel_mode` spelling.
+pub fn travel_mode(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Driving => "DRIVING",
+        Mode::Walking => "WALKING",
+        Mode::Cycling => "BICYCLING",
+    }
+}
