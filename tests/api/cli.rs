@@ -114,3 +114,29 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Every flattened service configuration parses together (clap panics on a duplicate
+/// argument id only at run time), with and without a subcommand, and `--help` renders.
+#[test]
+fn server_settings_parse() {
+    Cli::try_parse_from(["geostack"]).expect("defaults parse");
+    let cli = Cli::try_parse_from([
+        "geostack",
+        "serve",
+        "--tiles",
+        "/tmp/tiles",
+        "--sample-data",
+        "off",
+        "--roads-sample-data",
+        "off",
+        "--tile-cache-bytes",
+        "1000",
+    ])
+    .expect("serve flags parse");
+    assert!(matches!(
+        cli.command,
+        Some(geostack::cli::Command::Serve(_))
+    ));
+    let help = Cli::try_parse_from(["geostack", "serve", "--help"]).unwrap_err();
+    assert!(help.to_string().contains("TILE_CACHE_BYTES"));
+}

@@ -26,7 +26,7 @@ async fn import_roads_publishes_versions_operators_can_manage() {
     let sample = sample();
     let sample = sample.to_str().unwrap();
 
-    run(&["import", "roads", sample, "--tiles", tiles])
+    run(&["import", "roads", sample, "--tiles", tiles, "--no-geocode"])
         .await
         .unwrap();
     let store = TileStore::open(tiles).unwrap();
@@ -54,9 +54,17 @@ async fn import_roads_publishes_versions_operators_can_manage() {
     }
 
     // A rebuild is a new version, published; the old one stays until pruned.
-    run(&["import", "roads", sample, "--tiles", tiles, "--json"])
-        .await
-        .unwrap();
+    run(&[
+        "import",
+        "roads",
+        sample,
+        "--tiles",
+        tiles,
+        "--json",
+        "--no-geocode",
+    ])
+    .await
+    .unwrap();
     let second = store.current_version().await.unwrap().unwrap();
     assert_ne!(second, first.version);
     run(&["tiles", "list", "--tiles", tiles]).await.unwrap();
@@ -111,4 +119,8 @@ async fn tiles_default_to_the_data_dir() {
     .unwrap();
     let store = TileStore::open(data_dir.join("tiles").to_str().unwrap()).unwrap();
     assert!(store.current().await.unwrap().is_some());
+    // The same import filled the geocoding table of the default database.
+    let db = kit::db::Db::connect(None, &data_dir).await.unwrap();
+    let places = navigation::geocode::count(&db).await.unwrap();
+    assert!(places > 1000, "{places} places");
 }

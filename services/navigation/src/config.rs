@@ -39,17 +39,18 @@ pub struct NavigationConfig {
 
     /// Driving searches expand local roads only within this distance (metres) of the origin
     /// or destination; 0 turns the hierarchy off (every search exact).
-    #[arg(long, env = "HIERARCHY_LOCAL_M", default_value_t = 5_000.0)]
+    #[arg(long, env = "HIERARCHY_LOCAL_M", default_value_t = 20_000.0)]
     pub hierarchy_local_m: f64,
 
     /// Driving searches expand arterial roads only within this distance (metres) of the
     /// origin or destination.
-    #[arg(long, env = "HIERARCHY_ARTERIAL_M", default_value_t = 20_000.0)]
+    #[arg(long, env = "HIERARCHY_ARTERIAL_M", default_value_t = 100_000.0)]
     pub hierarchy_arterial_m: f64,
 
     /// OSM extract turned into tiles (and the geocoding table) at start-up when the tile
     /// store has no published version; `off` to disable.
     #[arg(
+        id = "roads_sample_data",
         long = "roads-sample-data",
         env = "SAMPLE_DATA",
         default_value = "data/helsinki.osm.pbf"
@@ -66,8 +67,8 @@ impl Default for NavigationConfig {
             tiles_poll_interval_s: 10,
             max_snap_m: 1_000.0,
             max_waypoints: 23,
-            hierarchy_local_m: 5_000.0,
-            hierarchy_arterial_m: 20_000.0,
+            hierarchy_local_m: 20_000.0,
+            hierarchy_arterial_m: 100_000.0,
             sample_data: PathBuf::from("data/helsinki.osm.pbf"),
         }
     }

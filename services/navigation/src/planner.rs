@@ -30,8 +30,8 @@ impl Default for PlannerSettings {
         PlannerSettings {
             max_snap_m: 1_000.0,
             driving_hierarchy: Some(Hierarchy {
-                local_m: 10_000.0,
-                arterial_m: 60_000.0,
+                local_m: 20_000.0,
+                arterial_m: 100_000.0,
             }),
             max_routes: 3,
         }

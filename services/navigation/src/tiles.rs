@@ -125,8 +125,9 @@ impl TileCache {
 pub struct RequestTiles<'a> {
     cache: &'a TileCache,
     version: &'a LoadedVersion,
-    held: elsa::FrozenMap<(Level, u32), Arc<Tile>>,
+    held: elsa::FrozenMap<(Level, u32), Arc<Tile>, rustc_hash::FxBuildHasher>,
     error: RefCell<Option<String>>,
+    used: std::cell::Cell<usize>,
 }
 
 impl<'a> RequestTiles<'a> {
@@ -134,8 +135,9 @@ impl<'a> RequestTiles<'a> {
         RequestTiles {
             cache,
             version,
-            held: elsa::FrozenMap::new(),
+            held: elsa::FrozenMap::default(),
             error: RefCell::new(None),
+            used: std::cell::Cell::new(0),
         }
     }
 
@@ -150,7 +152,7 @@ impl<'a> RequestTiles<'a> {
 
     /// Tiles this request used.
     pub fn tiles_used(&self) -> usize {
-        self.held.len()
+        self.used.get()
     }
 }
 
@@ -163,7 +165,10 @@ impl TileSource for RequestTiles<'_> {
             return None;
         }
         match self.cache.fetch(self.version, level, id) {
-            Ok(tile) => Some(self.held.insert((level, id), tile)),
+            Ok(tile) => {
+                self.used.set(self.used.get() + 1);
+                Some(self.held.insert((level, id), tile))
+            }
             Err(e) => {
                 *self.error.borrow_mut() = Some(e);
                 None

@@ -171,6 +171,18 @@ pub struct SnapPath {
     pub settled: usize,
 }
 
+/// Straight-line (chord) distance through the Earth between two points: never more than the
+/// great-circle distance, so still an admissible bound, and cheaper (no `asin`).
+/// `cos_b` is the cosine of `b`'s latitude, fixed for a whole search.
+fn chord_m(a: LatLon, b: LatLon, cos_b: f64) -> f64 {
+    let dlat = (b.lat - a.lat).to_radians();
+    let dlon = (b.lon - a.lon).to_radians();
+    let s1 = (dlat / 2.0).sin();
+    let s2 = (dlon / 2.0).sin();
+    let h = s1 * s1 + a.lat.to_radians().cos() * cos_b * s2 * s2;
+    2.0 * geo_core::EARTH_RADIUS_M * h.sqrt().min(1.0)
+}
+
 /// The same chain in the other direction.
 pub fn twin<T: TileSource + ?Sized>(tiles: &T, edge: GraphId) -> Option<GraphId> {
     let tile = tiles.tile_of(edge)?;
@@ -263,8 +275,12 @@ impl SearchOptions<'_> {
     /// The cost the search uses for an edge (its travel time, times any penalty), or `None`
     /// when the edge is not to be used.
     fn weight(&self, edge: &EdgeRef<'_>) -> Option<f64> {
-        let cost = edge.cost(self.mode)?;
-        if !self.avoid.allows(edge) {
+        self.weight_of(edge, edge.cost(self.mode)?)
+    }
+
+    /// [`SearchOptions::weight`] for an edge whose travel time is known.
+    fn weight_of(&self, edge: &EdgeRef<'_>, cost: f64) -> Option<f64> {
+        if self.avoid != Avoid::default() && !self.avoid.allows(edge) {
             return None;
         }
         Some(match self.penalized {
@@ -320,7 +336,8 @@ pub fn route_between<T: TileSource + ?Sized>(
     // Queue entries: (f, goal?, edge, g). An edge entry means "at the end of this edge";
     // a goal entry means "arrived, having entered this goal edge".
     let mut heap: BinaryHeap<Reverse<(u64, bool, u64, u64)>> = BinaryHeap::new();
-    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> = HashMap::default();
+    let mut best: HashMap<GraphId, (f64, Option<GraphId>)> =
+        HashMap::with_capacity_and_hasher(1 << 12, Default::default());
     let mut best_goal: HashMap<GraphId, (f64, Option<GraphId>, f64)> = HashMap::default();
     let push_goal = |edge: GraphId,
                      cost: f64,
@@ -338,7 +355,8 @@ pub fn route_between<T: TileSource + ?Sized>(
             )));
         }
     };
-    let heuristic = |p: LatLon| ((haversine_m(p, goal) - 0.1).max(0.0)) / metres_per_second;
+    let goal_cos = goal.lat.to_radians().cos();
+    let heuristic = |p: LatLon| ((chord_m(p, goal, goal_cos) - 0.1).max(0.0)) / metres_per_second;
     for &(edge, before, cost) in &starts {
         let g = (1.0 - before) * cost;
         best.insert(edge, (g, None));
@@ -408,13 +426,13 @@ pub fn route_between<T: TileSource + ?Sized>(
             (Some(_), Some(p)) => (haversine_m(p, start), haversine_m(p, goal)),
             _ => (0.0, 0.0),
         };
-        for (id, edge, _) in tiles.turns(Some(e), node, options.mode) {
+        for (id, edge, cost_of_edge) in tiles.turns(Some(e), node, options.mode) {
             if let Some(h) = options.hierarchy
                 && !h.allows(id.level(), from_origin, to_goal)
             {
                 continue;
             }
-            let Some(c) = options.weight(&edge) else {
+            let Some(c) = options.weight_of(&edge, cost_of_edge) else {
                 continue;
             };
             if let Some(&(_, goal_before, _)) = goals.iter().find(|g| g.0 == id) {

@@ -152,8 +152,46 @@ pub async fn import_roads(
     })
     .await
     .map_err(|e| ImportError::Task(e.to_string()))??;
+    let source_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let source = Source {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: path.display().to_string(),
+        bytes: source_bytes,
+    };
+    let mut summary = publish_graph(graph, report, &source, store, move |done, total| {
+        progress(Phase::Writing, done, total)
+    })
+    .await?;
+    summary.read_seconds = read_seconds;
+    summary.build_seconds = build_seconds;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Where a graph came from, for its manifest.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// File name recorded in the manifest.
+    pub name: String,
+    /// Shown in the summary.
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// Cuts `graph` into tiles, writes them as a new version and publishes it.
+pub async fn publish_graph(
+    graph: Graph,
+    report: BuildReport,
+    source: &Source,
+    store: &TileStore,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
     if graph.edges.is_empty() {
-        return Err(ImportError::NoRoads(path.display().to_string()));
+        return Err(ImportError::NoRoads(source.path.clone()));
     }
     let t = Instant::now();
     let (encoded, entries, bbox, max_speed_kmh) = tokio::task::spawn_blocking(move || {
@@ -195,16 +233,12 @@ pub async fn import_roads(
         now.format("%Y%m%dT%H%M%S%3fZ"),
         content.finalize()
     );
-    let source_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         version: version.clone(),
         created_at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        source: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        source_bytes,
+        source: source.name.clone(),
+        source_bytes: source.bytes,
         nodes: report.graph_nodes,
         edges: report.graph_edges,
         forbidden_turns: report.forbidden_turns,
@@ -218,21 +252,21 @@ pub async fn import_roads(
     store
         .write_version(&manifest, encoded, |len| {
             written += len;
-            progress(Phase::Writing, written, tile_bytes);
+            progress(written, tile_bytes);
         })
         .await?;
     store.publish(&version).await?;
     let write_seconds = t.elapsed().as_secs_f64();
     Ok(ImportSummary {
         version,
-        source: path.display().to_string(),
-        source_bytes,
+        source: source.path.clone(),
+        source_bytes: source.bytes,
         graph: report,
         levels,
         tile_bytes,
         seconds: started.elapsed().as_secs_f64(),
-        read_seconds,
-        build_seconds,
+        read_seconds: 0.0,
+        build_seconds: 0.0,
         encode_seconds,
         write_seconds,
         peak_rss_bytes: peak_rss_bytes(),

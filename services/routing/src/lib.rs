@@ -22,6 +22,7 @@ pub mod reference;
 pub mod restriction;
 pub mod snap;
 pub mod store;
+pub mod synth;
 pub mod tags;
 pub mod tile;
 pub mod tiling;

@@ -40,6 +40,13 @@ pub struct ImportRoadsArgs {
     /// Print the summary as JSON (for scripts and `bench import`).
     #[arg(long)]
     pub json: bool,
+    /// Tiles only: leave the geocoding table as it is.
+    #[arg(long)]
+    pub no_geocode: bool,
+    /// Database holding the geocoding table (replaced by this file's addresses, places and
+    /// streets); defaults to SQLite under `DATA_DIR`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -85,10 +92,31 @@ pub async fn import_roads(args: ImportRoadsArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("importing roads from {}", args.file.display()))?;
     bar.finish_and_clear();
+    let geocoding = if args.no_geocode {
+        None
+    } else {
+        let db =
+            kit::db::Db::connect(args.database_url.as_deref(), &args.location.data_dir).await?;
+        Some(
+            navigation::geocode::load_from_osm(&db, &args.file)
+                .await
+                .context("loading the geocoding table")?,
+        )
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        let mut value = serde_json::to_value(&summary)?;
+        if let Some(g) = &geocoding {
+            value["geocoding"] = serde_json::json!({"places": g.places, "seconds": g.seconds});
+        }
+        println!("{value}");
     } else {
         print_summary(&summary, store.url());
+        if let Some(g) = &geocoding {
+            println!(
+                "geocoding table: {} addresses, places and streets loaded in {:.2} s",
+                g.places, g.seconds
+            );
+        }
     }
     Ok(())
 }

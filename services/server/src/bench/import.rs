@@ -94,11 +94,11 @@ struct OursRun {
 }
 
 /// One run of osm2pgrouting.
-struct AnchorRun {
+pub(super) struct AnchorRun {
     wall: Duration,
     peak_bytes: Option<u64>,
-    ways: i64,
-    vertices: i64,
+    pub(super) ways: i64,
+    pub(super) vertices: i64,
 }
 
 struct AnchorReport {
@@ -121,10 +121,10 @@ struct ExtractReport {
 }
 
 /// Tools for the osm2pgrouting anchor, checked (and installed) once per bench.
-struct AnchorTools {
-    admin: PgConnectOptions,
+pub(super) struct AnchorTools {
+    pub(super) admin: PgConnectOptions,
     mapconfig: PathBuf,
-    version: String,
+    pub(super) version: String,
 }
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
@@ -380,13 +380,15 @@ async fn run_ours(
         let work = TempDir::labelled(&format!("import-ours-{run}"))?;
         let tiles = work.0.join("tiles");
         let time_file = work.0.join("time.txt");
-        let args: [&OsStr; 6] = [
+        let args: [&OsStr; 7] = [
             "import".as_ref(),
             "roads".as_ref(),
             file.as_os_str(),
             "--tiles".as_ref(),
             tiles.as_os_str(),
             "--json".as_ref(),
+            // Tiles only, as osm2pgrouting builds only the road graph.
+            "--no-geocode".as_ref(),
         ];
         let measured = run_measured(exe, &args, gnu_time, &time_file)
             .await
@@ -421,7 +423,7 @@ async fn run_ours(
 
 /// Checks osm2pgrouting, osmium, GNU time and the pgRouting extension for the server's major
 /// version; installs the missing Debian packages (as root) in one `apt-get install`.
-async fn prepare_anchor(url: &str, gnu_time: bool) -> anyhow::Result<AnchorTools> {
+pub(super) async fn prepare_anchor(url: &str, gnu_time: bool) -> anyhow::Result<AnchorTools> {
     let admin: PgConnectOptions = url.parse().context("parsing --database-url")?;
     let mut conn = super::postgis::connect_admin(&admin).await?;
     let version_num: String = sqlx::query("SHOW server_version_num")
@@ -556,7 +558,11 @@ async fn run_anchor(
 /// not ordered by type and id (columbus.osm.pbf has ways before some of their nodes) is
 /// converted with `osmium sort` instead of `osmium cat` / `gzip -dc`: otherwise it silently
 /// drops those nodes and builds a broken graph (83 vertices for 70,337 ways on Columbus).
-async fn to_osm_xml(file: &Path, name: &str, dir: &Path) -> anyhow::Result<(PathBuf, String)> {
+pub(super) async fn to_osm_xml(
+    file: &Path,
+    name: &str,
+    dir: &Path,
+) -> anyhow::Result<(PathBuf, String)> {
     let stem = name
         .trim_end_matches(".gz")
         .trim_end_matches(".pbf")
@@ -668,7 +674,7 @@ async fn osmium(args: [&OsStr; 4]) -> anyhow::Result<()> {
 }
 
 /// One osm2pgrouting import into `database` (already created).
-async fn anchor_once(
+pub(super) async fn anchor_once(
     tools: &AnchorTools,
     xml: &Path,
     database: &str,

@@ -30,6 +30,7 @@ mod inprocess;
 mod postgis;
 mod redis_anchor;
 mod report;
+mod route;
 mod stats;
 
 use std::path::PathBuf;
@@ -53,6 +54,9 @@ pub enum BenchCommand {
     /// Road import: `import roads` on every OSM extract (time, peak memory, nodes/s, tiles
     /// per level and bytes) vs osm2pgrouting into pgRouting on the same files.
     Import(import::ImportArgs),
+    /// Route planning on real extracts (in process, HTTP, exact mode) vs pgRouting's
+    /// pgr_dijkstra and pgr_aStar, and 1,000 km routes on a synthetic country.
+    Route(route::RouteArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -118,6 +122,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Nearby(args) => nearby(args).await,
         BenchCommand::Import(args) => import::run(args).await,
+        BenchCommand::Route(args) => route::run(args).await,
     }
 }
 
