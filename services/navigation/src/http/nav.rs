@@ -250,7 +250,7 @@ mod tests {
             Stop::Text("Mannerheimintie 5".into())
         );
         for bad_input in [
-            "", "  ", "91,0", "0,181", "1,2,3", "nan,1", "60.1", "--", "\u{7}x", "!!!",
+            "", "  ", "91,0", "0,181", "1,2,3", "1e999,1", "60.1", "--", "\u{7}x", "!!!",
         ] {
             assert!(parse_stop("origin", bad_input).is_err(), "{bad_input:?}");
         }
