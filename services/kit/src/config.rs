@@ -61,3 +61,24 @@ impl CommonConfig {
         }
     }
 }
+
+/// A sample-data file as configured, else relative to the workspace this binary was built in
+/// (so `cargo run` from a sub-directory still finds `data/`); `None` when it does not exist
+/// (`off` never does).
+pub fn locate_sample(path: &std::path::Path) -> Option<PathBuf> {
+    if path.as_os_str().is_empty() || path.as_os_str() == "off" {
+        return None;
+    }
+    if path.exists() {
+        return Some(path.to_path_buf());
+    }
+    if path.is_relative() {
+        let candidate = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path);
+        if candidate.exists() {
+            return Some(candidate);
+        }
+    }
+    None
+}

@@ -130,13 +130,8 @@ impl NavState {
         self.inner.version.load_full()
     }
 
-    fn sample(&self) -> Option<&std::path::Path> {
-        let path = self.inner.config.sample_data.as_path();
-        (path.as_os_str() != "off" && path.exists()).then_some(path)
-    }
-
     async fn seed_if_empty(&self) -> anyhow::Result<()> {
-        let Some(sample) = self.sample().map(|p| p.to_path_buf()) else {
+        let Some(sample) = kit::config::locate_sample(&self.inner.config.sample_data) else {
             return Ok(());
         };
         let store = self.inner.tiles.store();

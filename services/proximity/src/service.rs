@@ -2,7 +2,6 @@
 //! seeding sample data, publishing, and the background tasks that keep every instance on the
 //! latest publication.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,7 +92,7 @@ impl AppState {
         if store::count_businesses(db).await? > 0 {
             return Ok(());
         }
-        let Some(path) = locate_sample(path) else {
+        let Some(path) = kit::config::locate_sample(path) else {
             tracing::warn!(path = %path.display(), "sample data not found; starting empty");
             return Ok(());
         };
@@ -207,23 +206,6 @@ impl AppState {
             }
         });
     }
-}
-
-/// The sample file as configured, else relative to the workspace this binary was built in
-/// (so `cargo run` from a sub-directory still finds `data/`).
-fn locate_sample(path: &Path) -> Option<std::path::PathBuf> {
-    if path.exists() {
-        return Some(path.to_path_buf());
-    }
-    if path.is_relative() {
-        let candidate = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(path);
-        if candidate.exists() {
-            return Some(candidate);
-        }
-    }
-    None
 }
 
 /// When the second invalidation pass runs.

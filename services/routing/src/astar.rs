@@ -426,12 +426,13 @@ pub fn route_between<T: TileSource + ?Sized>(
             (Some(_), Some(p)) => (haversine_m(p, start), haversine_m(p, goal)),
             _ => (0.0, 0.0),
         };
-        for (id, edge, cost_of_edge) in tiles.turns(Some(e), node, options.mode) {
-            if let Some(h) = options.hierarchy
-                && !h.allows(id.level(), from_origin, to_goal)
-            {
-                continue;
-            }
+        // Levels this node may expand (all in exact mode), decided before any tile is read.
+        let allowed: [bool; 3] = match options.hierarchy {
+            Some(h) => Level::ALL.map(|l| h.allows(l, from_origin, to_goal)),
+            None => [true; 3],
+        };
+        let level_ok = move |l: Level| allowed[l as usize];
+        for (id, edge, cost_of_edge) in tiles.turns_on(Some(e), node, options.mode, level_ok) {
             let Some(c) = options.weight_of(&edge, cost_of_edge) else {
                 continue;
             };

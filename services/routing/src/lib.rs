@@ -9,6 +9,10 @@
 //! - [`import`]: the operator pipeline tying these together.
 //! - [`reference`]: the exact Dijkstra every faster router is checked against.
 //! - [`cost`]: the one place an edge's travel time comes from.
+//! - [`snap`], [`astar`]: the online router's core (snapping stops, A* between snapped
+//!   points with avoid filters, level hierarchy and alternative penalties), reading tiles
+//!   through [`TileSource`] so that tiles may be loaded up front or on demand.
+//! - [`synth`]: a generated country-scale network for benchmarks.
 
 pub mod astar;
 pub mod build;

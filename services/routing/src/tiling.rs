@@ -206,11 +206,24 @@ pub trait TileSource {
         node: GraphId,
         mode: Mode,
     ) -> impl Iterator<Item = (GraphId, EdgeRef<'_>, f64)> + '_ {
+        self.turns_on(from, node, mode, |_| true)
+    }
+
+    /// Like [`TileSource::turns`], on the levels `level_ok` accepts only: the tiles of
+    /// other levels are not even fetched (what makes the hierarchy cheap on demand).
+    fn turns_on(
+        &self,
+        from: Option<GraphId>,
+        node: GraphId,
+        mode: Mode,
+        level_ok: impl Fn(Level) -> bool + Copy + 'static,
+    ) -> impl Iterator<Item = (GraphId, EdgeRef<'_>, f64)> + '_ {
         let copies = self
             .tile_of(node)
             .into_iter()
             .flat_map(move |tile| std::iter::once(node).chain(tile.transitions(node.index())));
         copies
+            .filter(move |copy| level_ok(copy.level()))
             .filter_map(move |copy| self.tile_of(copy).map(|t| (copy, t)))
             .flat_map(move |(copy, t)| {
                 t.out_edges(copy.index()).filter_map(move |e| {
