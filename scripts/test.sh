@@ -22,10 +22,13 @@
 #               stopped/removed on exit.
 #   Redis       REDIS_URL=redis://... set -> used as is; unset -> throwaway
 #               redis-server on a free port, killed on exit.
+#   etcd        no shared server: the service-discovery tests start (and
+#               restart) their own instances on free ports.
 #   The binaries (initdb/pg_ctl from the highest /usr/lib/postgresql/*/bin or PATH,
-#   and redis-server) are needed in both cases, because the fault-injection tests
-#   start their own instances. When missing: as root on Debian/Ubuntu they are
-#   apt-get installed; otherwise the install command is printed and we exit 1.
+#   redis-server and etcd) are needed in all cases, because the fault-injection
+#   tests start their own instances. When missing: as root on Debian/Ubuntu they
+#   are apt-get installed (etcd from etcd-server, whose own daemon is kept from
+#   starting on 2379); otherwise the install command is printed and we exit 1.
 #   The shared servers on 5432/6379 are never touched.
 #
 # Exported to the tests (DATABASE_URL and REDIS_URL are then UNSET, so tests of
@@ -33,6 +36,7 @@
 #   GEO_TEST_DATABASE_URL, GEO_TEST_REDIS_URL   backend URLs
 #   GEO_TEST_PG_BIN          dir containing initdb/pg_ctl (may be preset to override)
 #   GEO_TEST_REDIS_SERVER    path of redis-server         (may be preset to override)
+#   GEO_TEST_ETCD            path of etcd                 (may be preset to override)
 #   GEO_TEST_MOTO_SERVER     path of moto_server (S3-compatible; pip-installed when missing)
 #
 # Step 1 builds with `--features routing/s3` so the S3 tile-storage path is tested.
@@ -129,6 +133,12 @@ find_binaries() {
   else
     REDIS_SERVER=$(svc_find_redis_server || true)
   fi
+  ETCD=${GEO_TEST_ETCD:-}
+  if [ -n "$ETCD" ]; then
+    [ -x "$ETCD" ] || svc_die "GEO_TEST_ETCD=$ETCD is not executable"
+  else
+    ETCD=$(svc_find_etcd || true)
+  fi
 }
 
 find_binaries
@@ -140,6 +150,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   find_binaries
   [ -n "$PG_BIN" ] || svc_die "postgresql installed but initdb/pg_ctl still not found"
   [ -n "$REDIS_SERVER" ] || svc_die "redis-server installed but still not found"
+fi
+if [ -z "$ETCD" ]; then
+  svc_install_etcd   # installs etcd-server as root, or prints the command and exits 1
+  find_binaries
+  [ -n "$ETCD" ] || svc_die "etcd-server installed but etcd still not found"
 fi
 
 if [ -z "$DB_URL" ]; then
@@ -170,6 +185,7 @@ export GEO_TEST_DATABASE_URL="$DB_URL"
 export GEO_TEST_REDIS_URL="$RD_URL"
 export GEO_TEST_PG_BIN="$PG_BIN"
 export GEO_TEST_REDIS_SERVER="$REDIS_SERVER"
+export GEO_TEST_ETCD="$ETCD"
 unset DATABASE_URL REDIS_URL
 
 phase_end
@@ -183,6 +199,7 @@ if [ -n "${TEST_SH_PROVISION_ONLY:-}" ]; then
   pong=$(redis-cli -u "$GEO_TEST_REDIS_URL" ping)
   echo "redis: $pong"
   [ "$pong" = "PONG" ] || svc_die "redis did not answer PONG"
+  "$GEO_TEST_ETCD" --version
   env | grep '^GEO_TEST_' | sort | sed 's/^/    export /'
   phase_end
   exit 0

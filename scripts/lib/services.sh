@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 #
-# scripts/lib/services.sh -- throwaway PostgreSQL / Redis for the test suite.
+# scripts/lib/services.sh -- throwaway PostgreSQL / Redis for the test suite,
+# and the etcd binary its discovery tests run.
 #
 # Sourced by scripts/test.sh; not meant to be run directly. Everything this
 # file starts is recorded in the SVC_* variables below and torn down by
@@ -11,8 +12,11 @@
 # Public functions:
 #   svc_find_pg_bin          -> prints the dir holding initdb/pg_ctl (highest version)
 #   svc_find_redis_server    -> prints the path of redis-server
+#   svc_find_etcd            -> prints the path of etcd
 #   svc_ensure_packages PKG… -> apt-get installs PKGs as root, else prints the
 #                               install command and exits 1
+#   svc_install_etcd         -> svc_ensure_packages etcd-server, without leaving
+#                               the package's own etcd running on 2379
 #   svc_start_postgres BIN   -> starts a throwaway cluster, sets SVC_PG_URL
 #   svc_start_redis    BIN   -> starts a throwaway redis,   sets SVC_REDIS_URL
 #   svc_cleanup              -> stops what was started, removes temp dirs
@@ -23,8 +27,10 @@ SVC_PG_DATA=""       # data dir of the cluster we started
 SVC_PG_URL=""
 SVC_REDIS_PID=""
 SVC_REDIS_URL=""
+SVC_APT_UPDATED=""   # set once `apt-get update` has run
+SVC_POLICY_RC_D=""   # a policy-rc.d this shell created (removed by svc_cleanup)
 
-SVC_INSTALL_HINT="sudo apt-get install -y postgresql redis-server"
+SVC_INSTALL_HINT="sudo apt-get install -y postgresql redis-server etcd-server"
 
 svc_log() { printf '==> %s\n' "$*" >&2; }
 svc_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -75,13 +81,27 @@ svc_find_redis_server() {
   return 0
 }
 
+svc_find_etcd() {
+  local p
+  for p in "$(command -v etcd 2>/dev/null || true)" /usr/bin/etcd /usr/local/bin/etcd; do
+    if [ -n "$p" ] && [ -x "$p" ]; then
+      printf '%s\n' "$p"
+      return 0
+    fi
+  done
+  return 0
+}
+
 # Install Debian packages (root only); otherwise explain and exit 1.
 svc_ensure_packages() {
   [ "$#" -gt 0 ] || return 0
   if svc_is_root && command -v apt-get >/dev/null 2>&1; then
     svc_log "installing missing packages: $* (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update
+    if [ -z "$SVC_APT_UPDATED" ]; then
+      apt-get update
+      SVC_APT_UPDATED=1
+    fi
     apt-get install -y --no-install-recommends "$@"
     return 0
   fi
@@ -94,6 +114,45 @@ svc_ensure_packages() {
     echo "or point the tests at existing servers with DATABASE_URL=postgres://... and REDIS_URL=redis://..."
   } >&2
   exit 1
+}
+
+_svc_drop_policy_rc_d() {
+  if [ -n "$SVC_POLICY_RC_D" ]; then
+    rm -f "$SVC_POLICY_RC_D"
+    SVC_POLICY_RC_D=""
+  fi
+}
+
+# Debian's etcd-server starts a system etcd on 2379 from its postinst (init
+# script, or the systemd unit where systemd runs) and enables it at boot. The
+# tests only need the binary -- they start their own instances on free ports --
+# so that daemon would just hold 2379 and /var/lib/etcd. While installing, a
+# policy-rc.d denying every start keeps invoke-rc.d and deb-systemd-invoke from
+# starting it (an existing policy-rc.d is the admin's and stays in charge);
+# afterwards anything the package did start is stopped and its boot-time start
+# disabled. Only called when etcd was missing, so an etcd someone installed and
+# runs on purpose is never touched.
+svc_install_etcd() {
+  if svc_is_root && command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/sbin/policy-rc.d ]; then
+    SVC_POLICY_RC_D=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# Temporary (scripts/lib/services.sh): no service starts while etcd-server installs.\nexit 101\n' \
+      >"$SVC_POLICY_RC_D"
+    chmod 755 "$SVC_POLICY_RC_D"
+  fi
+  svc_ensure_packages etcd-server   # as root; otherwise prints the command and exits 1
+  _svc_drop_policy_rc_d
+  if [ -d /run/systemd/system ]; then
+    systemctl stop etcd.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/etcd ]; then
+    # The init script stops only the daemon recorded in its own pid file.
+    /etc/init.d/etcd stop >/dev/null 2>&1 || true
+  fi
+  deb-systemd-helper disable etcd.service >/dev/null 2>&1 || true
+  update-rc.d etcd disable >/dev/null 2>&1 || true
+  if _svc_port_in_use 2379; then
+    svc_log "warning: something still listens on 127.0.0.1:2379 (the tests do not use it)"
+  fi
+  return 0
 }
 
 # ------------------------------------------------------------------ helpers --
@@ -250,6 +309,7 @@ svc_start_redis() {
 
 svc_cleanup() {
   set +e
+  _svc_drop_policy_rc_d
   if [ -n "$SVC_REDIS_PID" ]; then
     kill "$SVC_REDIS_PID" 2>/dev/null
     local i

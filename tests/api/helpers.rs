@@ -5,9 +5,13 @@
 //! `scripts/test.sh`; the machine's default servers are tried otherwise). A missing server
 //! fails the test: nothing is skipped silently.
 
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use geostack::app::{App, ServerConfig, Service};
+use friends::FriendsConfig;
 use kit::config::CommonConfig;
 use navigation::NavigationConfig;
 use proximity::{ProximityConfig, SearchEngine};
@@ -62,6 +66,10 @@ pub struct Options {
     pub services: &'static [Service],
     /// Navigation settings; its `sample_data` defaults to none, like proximity's.
     pub navigation: Option<NavigationConfig>,
+    /// Nearby-friends settings (defaults, with a 50 ms update interval so tests run fast).
+    pub friends: Option<FriendsConfig>,
+    /// Key and channel prefix; apps that must share Redis state pass the same one.
+    pub cache_prefix: Option<String>,
 }
 
 impl Default for Options {
@@ -74,6 +82,8 @@ impl Default for Options {
             index_poll_interval_s: 5,
             services: &[Service::Proximity],
             navigation: None,
+            friends: None,
+            cache_prefix: None,
         }
     }
 }
@@ -84,6 +94,7 @@ pub struct TestApp {
     pub backends: kit::Backends,
     pub admin_token: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -120,7 +131,10 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut common = CommonConfig::embedded(dir.path().to_path_buf());
     common.jwt_secret = Some("test-secret".into());
-    common.cache_prefix = format!("test{}", rand::rng().random::<u64>());
+    common.cache_prefix = options
+        .cache_prefix
+        .clone()
+        .unwrap_or_else(|| format!("test{}", rand::rng().random::<u64>()));
     if backend == Backend::Postgres {
         common.database_url = Some(match &options.database_url {
             Some(url) => url.clone(),
@@ -142,9 +156,14 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
             sample_data: PathBuf::new(),
             ..NavigationConfig::default()
         });
+    let friends = options.friends.clone().unwrap_or_else(|| FriendsConfig {
+        location_min_interval_ms: 50,
+        ..FriendsConfig::default()
+    });
     let config = ServerConfig {
         common,
         proximity,
+        friends,
         navigation,
     };
     let app = App::build(config, options.services)
@@ -154,7 +173,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let backends = app.backends().clone();
     let admin_token = backends.auth.mint(1, true, 3600).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     TestApp {
@@ -163,6 +182,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
         backends,
         admin_token,
         shutdown: Some(tx),
+        server: Some(server),
         _dir: dir,
     }
 }
@@ -184,6 +204,21 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// Sends the shutdown signal (as SIGTERM would) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits until the server has drained and stopped.
+    pub async fn stopped(&mut self) {
+        self.begin_shutdown();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -273,4 +308,62 @@ pub fn assert_problem(reply: &Reply, status: u16, context: &str) {
         reply.body["detail"].as_str().is_some_and(|t| !t.is_empty()),
         "{context}: detail"
     );
+}
+
+/// A free TCP port on 127.0.0.1 (racy by nature; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A throwaway redis-server on `port`, killed on drop (never the machine's shared one).
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start(port: u16) -> RedisServer {
+        let binary =
+            std::env::var("GEO_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(&binary)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary} ({e}); run ./scripts/test.sh"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisServer { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -6,6 +6,7 @@ mod businesses;
 mod cli;
 mod dataset;
 mod faults;
+mod friends;
 mod helpers;
 mod nav;
 mod ops;

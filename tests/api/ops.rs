@@ -83,6 +83,7 @@ async fn per_ip_rate_limit() {
             index_refresh_at: "off".into(),
             ..Default::default()
         },
+        friends: friends::FriendsConfig::default(),
         navigation: navigation::NavigationConfig {
             sample_data: Default::default(),
             ..Default::default()

@@ -6,6 +6,7 @@ use std::future::Future;
 use axum::Router;
 use kit::Backends;
 use kit::config::CommonConfig;
+use friends::FriendsConfig;
 use navigation::NavigationConfig;
 use proximity::ProximityConfig;
 use tokio::net::TcpListener;
@@ -15,11 +16,12 @@ use utoipa::OpenApi;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Service {
     Proximity,
+    Friends,
     Navigation,
 }
 
 /// Every service of the workspace.
-pub const ALL_SERVICES: &[Service] = &[Service::Proximity, Service::Navigation];
+pub const ALL_SERVICES: &[Service] = &[Service::Proximity, Service::Friends, Service::Navigation];
 
 /// Configuration of the server: common settings plus each service's own.
 #[derive(clap::Args, Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct ServerConfig {
     pub common: CommonConfig,
     #[command(flatten)]
     pub proximity: ProximityConfig,
+    #[command(flatten)]
+    pub friends: FriendsConfig,
     #[command(flatten)]
     pub navigation: NavigationConfig,
 }
@@ -38,6 +42,7 @@ pub struct App {
     router: Router,
     backends: Backends,
     proximity: Option<proximity::AppState>,
+    friends: Option<friends::FriendsState>,
     navigation: Option<navigation::NavState>,
 }
 
@@ -57,13 +62,14 @@ impl App {
                     .version(env!("CARGO_PKG_VERSION"))
                     .description(Some(
                         "Geospatial backend: the proximity service (nearby search, nearest-k, \
-                         businesses) and the navigation service (directions, geocoding). Errors are RFC 9457 problem documents. Sample data © \
+                         businesses), nearby friends (live locations over WebSocket) and the navigation service (directions, geocoding). Errors are RFC 9457 problem documents. Sample data © \
                          OpenStreetMap contributors.",
                     ))
                     .build(),
             )
             .build();
         let mut proximity_state = None;
+        let mut friends_state = None;
         let mut navigation_state = None;
         for service in services {
             match service {
@@ -76,6 +82,16 @@ impl App {
                     router = router.merge(proximity::http::router(state.clone()));
                     openapi.merge(proximity::http::ApiDoc::openapi());
                     proximity_state = Some(state);
+                }
+                Service::Friends => {
+                    let state =
+                        friends::FriendsState::build(backends.clone(), config.friends.clone())
+                            .await?;
+                    state.spawn_background();
+                    readiness.extend(state.readiness());
+                    router = router.merge(friends::http::router(state.clone()));
+                    openapi.merge(friends::http::ApiDoc::openapi());
+                    friends_state = Some(state);
                 }
                 Service::Navigation => {
                     let state =
@@ -103,6 +119,7 @@ impl App {
             router,
             backends,
             proximity: proximity_state,
+            friends: friends_state,
             navigation: navigation_state,
         })
     }
@@ -119,6 +136,10 @@ impl App {
         self.proximity.as_ref()
     }
 
+    pub fn friends(&self) -> Option<&friends::FriendsState> {
+        self.friends.as_ref()
+    }
+
     pub fn navigation(&self) -> Option<&navigation::NavState> {
         self.navigation.as_ref()
     }
@@ -128,11 +149,19 @@ impl App {
         self.run_until(kit::serve::shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes.
+    /// Serves until `shutdown` completes, then drains: WebSockets get their grace period
+    /// and a "going away" close, in-flight requests finish, queued writes are flushed.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        kit::serve::serve(self.listener, self.router, shutdown).await
+        let friends = self.friends.clone();
+        let drained = async move {
+            shutdown.await;
+            if let Some(friends) = friends {
+                friends.drain().await;
+            }
+        };
+        kit::serve::serve(self.listener, self.router, drained).await
     }
 }

@@ -36,6 +36,7 @@ pub async fn load_app(data_dir: &Path, rows: &[BusinessFields]) -> anyhow::Resul
             index_refresh_at: "off".into(),
             ..ProximityConfig::default()
         },
+        friends: friends::FriendsConfig::default(),
         navigation: navigation::NavigationConfig::default(),
     };
     let app = App::build(config, &[Service::Proximity]).await?;

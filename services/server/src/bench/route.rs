@@ -338,6 +338,7 @@ async fn run_http(tiles_dir: &Path, work: &Path, pairs: &[Pair]) -> anyhow::Resu
             index_refresh_at: "off".into(),
             ..Default::default()
         },
+        friends: friends::FriendsConfig::default(),
         navigation: NavigationConfig {
             tiles_url: Some(tiles_dir.display().to_string()),
             sample_data: PathBuf::new(),

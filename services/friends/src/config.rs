@@ -1,0 +1,110 @@
+//! Settings of the nearby-friends service. With defaults only, it runs alone on one machine:
+//! in-process pub/sub and location cache, history in the SQL store.
+
+/// Friends-specific settings (flattened into the binaries' configuration).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FriendsConfig {
+    /// Friends farther than this (metres, straight line) are not shown. Default 5 miles.
+    #[arg(long, env = "FRIENDS_RADIUS_M", default_value_t = 8047.0)]
+    pub friends_radius_m: f64,
+
+    /// Inactivity timeout, seconds: a cached location expires this long after its last
+    /// update, and a friend silent for this long is reported as `friend_left`.
+    #[arg(long, env = "LOCATION_TTL_S", default_value_t = 600.0)]
+    pub location_ttl_s: f64,
+
+    /// Least time between two accepted location updates of one user, milliseconds; faster
+    /// updates are dropped with an error frame.
+    #[arg(long, env = "LOCATION_MIN_INTERVAL_MS", default_value_t = 1000)]
+    pub location_min_interval_ms: u64,
+
+    /// Location history older than this many days is deleted.
+    #[arg(long, env = "HISTORY_RETENTION_DAYS", default_value_t = 30.0)]
+    pub history_retention_days: f64,
+
+    /// Redis servers of the pub/sub ring, comma-separated (`redis://host:port,...`). Unset:
+    /// `REDIS_URL` alone when that is set, else the in-process bus (one process only).
+    #[arg(long, env = "PUBSUB_REDIS_URLS")]
+    pub pubsub_redis_urls: Option<String>,
+
+    /// etcd endpoint (`http://host:2379`) holding the ring membership; when set, the ring is
+    /// the JSON list of Redis URLs under `PUBSUB_RING_KEY`, watched for changes
+    /// (`PUBSUB_REDIS_URLS` then only seeds an absent key).
+    #[arg(long, env = "PUBSUB_ETCD_URL")]
+    pub pubsub_etcd_url: Option<String>,
+
+    /// etcd key of the ring membership.
+    #[arg(long, env = "PUBSUB_RING_KEY", default_value = "/config/pub_sub_ring")]
+    pub pubsub_ring_key: String,
+
+    /// Virtual nodes per pub/sub server on the consistent-hash ring.
+    #[arg(long, env = "PUBSUB_RING_VNODES", default_value_t = 160)]
+    pub pubsub_ring_vnodes: u32,
+
+    /// Redis servers of the location cache, comma-separated, sharded by user id. Unset: the
+    /// common cache (`REDIS_URL`, or in-process).
+    #[arg(long, env = "LOCATION_CACHE_URLS")]
+    pub location_cache_urls: Option<String>,
+
+    /// Seconds that open WebSockets are given after SIGTERM before they are closed with
+    /// "going away" (1001).
+    #[arg(long, env = "DRAIN_GRACE_S", default_value_t = 5.0)]
+    pub drain_grace_s: f64,
+}
+
+impl Default for FriendsConfig {
+    fn default() -> Self {
+        FriendsConfig {
+            friends_radius_m: 8047.0,
+            location_ttl_s: 600.0,
+            location_min_interval_ms: 1000,
+            history_retention_days: 30.0,
+            pubsub_redis_urls: None,
+            pubsub_etcd_url: None,
+            pubsub_ring_key: "/config/pub_sub_ring".into(),
+            pubsub_ring_vnodes: 160,
+            location_cache_urls: None,
+            drain_grace_s: 5.0,
+        }
+    }
+}
+
+impl FriendsConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.friends_radius_m.is_finite() && self.friends_radius_m > 0.0,
+            "FRIENDS_RADIUS_M must be a positive number of metres"
+        );
+        anyhow::ensure!(
+            self.location_ttl_s.is_finite() && self.location_ttl_s > 0.0,
+            "LOCATION_TTL_S must be positive"
+        );
+        anyhow::ensure!(
+            self.history_retention_days.is_finite() && self.history_retention_days > 0.0,
+            "HISTORY_RETENTION_DAYS must be positive"
+        );
+        anyhow::ensure!(
+            self.drain_grace_s.is_finite() && self.drain_grace_s >= 0.0,
+            "DRAIN_GRACE_S must be zero or positive"
+        );
+        anyhow::ensure!(
+            (1..=4096).contains(&self.pubsub_ring_vnodes),
+            "PUBSUB_RING_VNODES must be within 1..=4096"
+        );
+        Ok(())
+    }
+
+    pub fn ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.location_ttl_s)
+    }
+}
+
+/// A comma-separated URL list, trimmed, empty entries dropped.
+pub fn url_list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}

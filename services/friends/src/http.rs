@@ -1,0 +1,304 @@
+//! The nearby-friends HTTP boundary: users, friendships, location history, and the
+//! WebSocket upgrade.
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use kit::auth::Caller;
+use kit::extract::{AppJson, AppPath, AppQuery};
+use kit::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+
+use crate::pubsub::{Event, user_channel};
+use crate::service::FriendsState;
+use crate::store::{self, HistoryPoint, User};
+use crate::ws;
+
+pub fn router(state: FriendsState) -> Router {
+    Router::new()
+        .route("/v1/users", post(create_user))
+        .route("/v1/friends", get(list_friends).post(add_friend))
+        .route("/v1/friends/{friend_id}", axum::routing::delete(remove_friend))
+        .route(
+            "/v1/users/{id}/locations",
+            get(location_history).delete(delete_location_history),
+        )
+        .route("/v1/ws/friends", get(upgrade))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Nearby friends",
+        description = "Users, mutual friendships, location history, and live friend locations over the WebSocket `/v1/ws/friends`."
+    ),
+    paths(create_user, list_friends, add_friend, remove_friend, location_history, delete_location_history, upgrade),
+    components(schemas(NewUser, User, FriendsResponse, NewFriend, HistoryResponse, HistoryPoint))
+)]
+pub struct ApiDoc;
+
+const MAX_NAME_CHARS: usize = 200;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FriendsResponse {
+    pub friends: Vec<User>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewFriend {
+    pub friend_id: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryResponse {
+    /// Oldest first.
+    pub locations: Vec<HistoryPoint>,
+    /// Present when `limit` cut the answer short: pass it as `from` for the next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_from: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Unix seconds, inclusive (default: the beginning).
+    pub from: Option<f64>,
+    /// Unix seconds, inclusive (default: now and beyond).
+    pub to: Option<f64>,
+    /// Most fixes returned, 1..=10000 (default 1000).
+    pub limit: Option<i64>,
+}
+
+fn require_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("an admin token is required".into()))
+    }
+}
+
+/// The caller must be a registered user.
+async fn registered(state: &FriendsState, caller: &Caller) -> ApiResult<User> {
+    store::user(&state.backends.db, caller.user_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::Forbidden(format!("user {} is not registered", caller.user_id)))
+}
+
+fn db_error(err: sqlx::Error) -> ApiError {
+    ApiError::from(err)
+}
+
+/// Registers a user (admin token).
+#[utoipa::path(post, path = "/v1/users", tag = "friends", request_body = NewUser,
+    responses((status = 201, body = User), (status = 400), (status = 401), (status = 403)))]
+async fn create_user(
+    State(state): State<FriendsState>,
+    caller: Caller,
+    AppJson(body): AppJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    require_admin(&caller)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid_body(format!(
+            "name must have 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let user = store::create_user(&state.backends.db, name).await.map_err(db_error)?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// The caller's friends.
+#[utoipa::path(get, path = "/v1/friends", tag = "friends",
+    responses((status = 200, body = FriendsResponse), (status = 401), (status = 403)))]
+async fn list_friends(
+    State(state): State<FriendsState>,
+    caller: Caller,
+) -> ApiResult<Json<FriendsResponse>> {
+    registered(&state, &caller).await?;
+    let friends = store::friends(&state.backends.db, caller.user_id)
+        .await
+        .map_err(db_error)?;
+    Ok(Json(FriendsResponse { friends }))
+}
+
+/// Makes the caller and `friend_id` friends (both ways). Connected clients then send
+/// `subscribe`.
+#[utoipa::path(post, path = "/v1/friends", tag = "friends", request_body = NewFriend,
+    responses((status = 201, body = User), (status = 400), (status = 404), (status = 409)))]
+async fn add_friend(
+    State(state): State<FriendsState>,
+    caller: Caller,
+    AppJson(body): AppJson<NewFriend>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    registered(&state, &caller).await?;
+    if body.friend_id == caller.user_id {
+        return Err(ApiError::invalid_body("you cannot befriend yourself"));
+    }
+    let friend = store::user(&state.backends.db, body.friend_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ApiError::NotFound(format!("user {} does not exist", body.friend_id)))?;
+    if !store::add_friendship(&state.backends.db, caller.user_id, friend.id)
+        .await
+        .map_err(db_error)?
+    {
+        return Err(ApiError::Conflict(format!(
+            "you and user {} are already friends",
+            friend.id
+        )));
+    }
+    Ok((StatusCode::CREATED, Json(friend)))
+}
+
+/// Ends a friendship on both sides; both users' open connections stop exchanging
+/// locations at once and get `friend_left`.
+#[utoipa::path(delete, path = "/v1/friends/{friend_id}", tag = "friends",
+    params(("friend_id" = i64, Path)),
+    responses((status = 204), (status = 404)))]
+async fn remove_friend(
+    State(state): State<FriendsState>,
+    caller: Caller,
+    AppPath(friend_id): AppPath<i64>,
+) -> ApiResult<StatusCode> {
+    registered(&state, &caller).await?;
+    if !store::remove_friendship(&state.backends.db, caller.user_id, friend_id)
+        .await
+        .map_err(db_error)?
+    {
+        return Err(ApiError::NotFound(format!(
+            "you and user {friend_id} are not friends"
+        )));
+    }
+    // Each side's connections hold the other's channel: tell them there.
+    for (user_id, friend_id) in [(caller.user_id, friend_id), (friend_id, caller.user_id)] {
+        let event = Event::Unfriended { user_id, friend_id };
+        if let Err(err) = state
+            .pubsub
+            .publish(&user_channel(&state.prefix, user_id), &event)
+            .await
+        {
+            tracing::warn!(error = %err, "announcing an unfriend failed");
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn own_history(caller: &Caller, id: i64) -> ApiResult<()> {
+    if caller.user_id == id {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "location history is visible to its owner only".into(),
+        ))
+    }
+}
+
+/// The caller's own location history, oldest first.
+#[utoipa::path(get, path = "/v1/users/{id}/locations", tag = "friends",
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = HistoryResponse), (status = 400), (status = 403)))]
+async fn location_history(
+    State(state): State<FriendsState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+    AppQuery(query): AppQuery<HistoryQuery>,
+) -> ApiResult<Json<HistoryResponse>> {
+    own_history(&caller, id)?;
+    let from = query.from.unwrap_or(0.0);
+    let to = query.to.unwrap_or(f64::MAX);
+    if !from.is_finite() || !to.is_finite() || from > to {
+        return Err(ApiError::bad_request(
+            "from and to must be Unix seconds with from <= to",
+        ));
+    }
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be within 1..=10000"));
+    }
+    // One more than asked tells whether there is a next page.
+    let mut locations = store::history(&state.backends.db, id, from, to, limit + 1)
+        .await
+        .map_err(db_error)?;
+    let next_from = if locations.len() as i64 > limit {
+        locations.truncate(limit as usize);
+        locations.last().map(|p| p.timestamp)
+    } else {
+        None
+    };
+    Ok(Json(HistoryResponse {
+        locations,
+        next_from,
+    }))
+}
+
+/// Erases the caller's own location history (queued fixes included).
+#[utoipa::path(delete, path = "/v1/users/{id}/locations", tag = "friends",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 403)))]
+async fn delete_location_history(
+    State(state): State<FriendsState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<StatusCode> {
+    own_history(&caller, id)?;
+    state.history.flush().await;
+    store::delete_history(&state.backends.db, id)
+        .await
+        .map_err(db_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The live channel (token in `Authorization` or `?token=`). Frames are described in the
+/// API contract: init -> nearby_friends, location, friend_location, friend_left,
+/// subscribe/unsubscribe, error.
+#[utoipa::path(get, path = "/v1/ws/friends", tag = "friends",
+    responses((status = 101), (status = 401), (status = 403), (status = 503)))]
+async fn upgrade(
+    State(state): State<FriendsState>,
+    caller: Result<Caller, ApiError>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    if state.is_draining() {
+        return ApiError::Unavailable {
+            dependency: "friends (draining)",
+            retry_after: std::time::Duration::from_secs(1),
+        }
+        .into_response();
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}"))
+                .into_response();
+        }
+    };
+    if let Err(err) = registered(&state, &caller).await {
+        return err.into_response();
+    }
+    upgrade
+        // Small buffers: most connections are idle, and memory per idle connection is what
+        // decides how many one process holds.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(ws::MAX_MESSAGE_BYTES)
+        .max_frame_size(ws::MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| ws::run(state, socket, caller.user_id))
+}

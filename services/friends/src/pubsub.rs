@@ -1,0 +1,515 @@
+//! The routing layer: one channel per user (and per geohash cell for "nearby random
+//! person"), behind one interface with two transports.
+//!
+//! - In process (embedded default): a publish is handed straight to the local subscribers.
+//! - Redis: channels are spread over the servers of a consistent-hash [`Ring`]; a publish
+//!   goes to the owner's server, and each process subscribes there.
+//!
+//! Either way the [`Hub`] holds, per channel, the local connections that want it. A process
+//! keeps one Redis subscription per channel however many of its connections want it, so a
+//! message crosses the network once per process and is fanned out here.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind, Value};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::ring::Ring;
+
+/// Identifies one WebSocket connection within this process.
+pub type ConnId = u64;
+
+/// What travels on a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Event {
+    /// `user_id` is at this fix (published on the user's own channel).
+    Location {
+        user_id: i64,
+        latitude: f64,
+        longitude: f64,
+        timestamp: f64,
+    },
+    /// `user_id` and `friend_id` are no longer friends (published on `user_id`'s channel,
+    /// which `friend_id`'s connections are subscribed to).
+    Unfriended { user_id: i64, friend_id: i64 },
+    /// An opted-in stranger is here (published on geohash-cell channels).
+    Person {
+        session: u64,
+        latitude: f64,
+        longitude: f64,
+        timestamp: f64,
+    },
+}
+
+/// Where a connection receives its events; bounded so that a stalled client cannot grow the
+/// server without limit (updates are at-most-once: overflow is dropped and counted).
+pub type Inbox = mpsc::Sender<Arc<Event>>;
+
+/// The local subscribers of every channel.
+#[derive(Default)]
+pub struct Hub {
+    channels: RwLock<FxHashMap<Arc<str>, Vec<(ConnId, Inbox)>>>,
+}
+
+impl Hub {
+    /// Adds a subscriber; `true` when it is the channel's first in this process.
+    fn add(&self, channel: &str, conn: ConnId, inbox: &Inbox) -> bool {
+        let mut channels = self.channels.write().unwrap_or_else(|e| e.into_inner());
+        match channels.get_mut(channel) {
+            Some(subs) => {
+                if !subs.iter().any(|(c, _)| *c == conn) {
+                    subs.push((conn, inbox.clone()));
+                }
+                false
+            }
+            None => {
+                channels.insert(Arc::from(channel), vec![(conn, inbox.clone())]);
+                true
+            }
+        }
+    }
+
+    /// Removes a subscriber; `true` when it was the channel's last in this process.
+    fn remove(&self, channel: &str, conn: ConnId) -> bool {
+        let mut channels = self.channels.write().unwrap_or_else(|e| e.into_inner());
+        let Some(subs) = channels.get_mut(channel) else {
+            return false;
+        };
+        subs.retain(|(c, _)| *c != conn);
+        if subs.is_empty() {
+            channels.remove(channel);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn wanted(&self, channel: &str) -> bool {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        channels.contains_key(channel)
+    }
+
+    fn channel_names(&self) -> Vec<Arc<str>> {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        channels.keys().cloned().collect()
+    }
+
+    /// Hands `event` to every local subscriber of `channel`; returns how many took it.
+    pub fn deliver(&self, channel: &str, event: Arc<Event>) -> usize {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        let Some(subs) = channels.get(channel) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for (_, inbox) in subs {
+            match inbox.try_send(event.clone()) {
+                Ok(()) => delivered += 1,
+                Err(_) => metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
+                    .increment(1),
+            }
+        }
+        delivered
+    }
+
+    /// Channels with at least one local subscriber.
+    pub fn channel_count(&self) -> usize {
+        self.channels.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn deliver_raw(&self, channel: &[u8], payload: &[u8]) {
+        let Ok(channel) = std::str::from_utf8(channel) else {
+            return;
+        };
+        match serde_json::from_slice::<Event>(payload) {
+            Ok(event) => {
+                self.deliver(channel, Arc::new(event));
+            }
+            Err(err) => {
+                tracing::warn!(%channel, error = %err, "ignoring an undecodable pub/sub message")
+            }
+        }
+    }
+}
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PubSubError {
+    #[error("pub/sub server {server} is unavailable: {source}")]
+    Redis {
+        server: String,
+        source: redis::RedisError,
+    },
+    #[error("the pub/sub ring has no servers")]
+    EmptyRing,
+}
+
+/// The pub/sub layer of a process.
+#[derive(Clone)]
+pub struct PubSub {
+    hub: Arc<Hub>,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    InProcess,
+    Redis(Arc<RedisRing>),
+}
+
+impl PubSub {
+    /// The in-process bus (one process only).
+    pub fn in_process() -> PubSub {
+        PubSub {
+            hub: Arc::new(Hub::default()),
+            transport: Transport::InProcess,
+        }
+    }
+
+    /// Redis servers on a consistent-hash ring with `vnodes` points each. Connections are
+    /// made lazily, so a server that is down at start only fails its own channels.
+    pub fn redis(servers: &[String], vnodes: u32) -> anyhow::Result<PubSub> {
+        let hub = Arc::new(Hub::default());
+        let ring = RedisRing::new(hub.clone(), vnodes, servers)?;
+        let pubsub = PubSub {
+            hub,
+            transport: Transport::Redis(ring.clone()),
+        };
+        tokio::spawn(retry_failed_subscriptions(Arc::downgrade(&ring)));
+        Ok(pubsub)
+    }
+
+    pub fn transport_name(&self) -> &'static str {
+        match self.transport {
+            Transport::InProcess => "in-process",
+            Transport::Redis(_) => "redis-ring",
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Adds a local subscriber of `channel`, subscribing this process when it is the first.
+    /// A subscription that Redis refuses (server down) is retried in the background.
+    pub async fn subscribe(&self, channel: &str, conn: ConnId, inbox: &Inbox) {
+        if self.hub.add(channel, conn, inbox)
+            && let Transport::Redis(ring) = &self.transport
+        {
+            ring.subscribe(channel).await;
+        }
+    }
+
+    /// Removes a local subscriber, unsubscribing this process after the last.
+    pub async fn unsubscribe(&self, channel: &str, conn: ConnId) {
+        if self.hub.remove(channel, conn)
+            && let Transport::Redis(ring) = &self.transport
+        {
+            ring.unsubscribe(channel).await;
+        }
+    }
+
+    pub async fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
+        metrics::counter!("friends_published_total").increment(1);
+        match &self.transport {
+            Transport::InProcess => {
+                self.hub.deliver(channel, Arc::new(event.clone()));
+                Ok(())
+            }
+            Transport::Redis(ring) => ring.publish(channel, event).await,
+        }
+    }
+
+    /// Replaces the ring's membership (no-op in process), moving only the channels whose
+    /// owner changed.
+    pub async fn set_servers(&self, servers: &[String]) -> anyhow::Result<()> {
+        match &self.transport {
+            Transport::InProcess => Ok(()),
+            Transport::Redis(ring) => ring.set_servers(servers).await,
+        }
+    }
+
+    /// The ring's servers (empty in process).
+    pub fn servers(&self) -> Vec<String> {
+        match &self.transport {
+            Transport::InProcess => Vec::new(),
+            Transport::Redis(ring) => ring.state.load().ring.servers().to_vec(),
+        }
+    }
+
+    /// Pings every ring server: `(server, error)` for those that did not answer.
+    pub async fn unreachable_servers(&self) -> Vec<(String, String)> {
+        let Transport::Redis(ring) = &self.transport else {
+            return Vec::new();
+        };
+        let state = ring.state.load_full();
+        let mut down = Vec::new();
+        for (server, conn) in &state.conns {
+            let mut conn = conn.clone();
+            let pong = tokio::time::timeout(
+                Duration::from_secs(1),
+                redis::cmd("PING").query_async::<String>(&mut conn),
+            )
+            .await;
+            match pong {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => down.push((server.clone(), err.to_string())),
+                Err(_) => down.push((server.clone(), "timed out".into())),
+            }
+        }
+        down
+    }
+}
+
+/// The current ring and a connection to each of its servers.
+struct RingState {
+    ring: Ring,
+    conns: FxHashMap<String, ConnectionManager>,
+}
+
+impl RingState {
+    fn owner(&self, channel: &str) -> Option<(&str, ConnectionManager)> {
+        let server = self.ring.owner(channel)?;
+        self.conns.get(server).map(|c| (server, c.clone()))
+    }
+}
+
+struct RedisRing {
+    hub: Arc<Hub>,
+    vnodes: u32,
+    state: ArcSwap<RingState>,
+    /// Serialises membership changes.
+    changing: tokio::sync::Mutex<()>,
+    /// Channels wanted here whose subscription failed; retried every second.
+    failed: Mutex<FxHashSet<Arc<str>>>,
+}
+
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl RedisRing {
+    fn new(hub: Arc<Hub>, vnodes: u32, servers: &[String]) -> anyhow::Result<Arc<RedisRing>> {
+        let mut conns = FxHashMap::default();
+        for server in servers {
+            conns.insert(server.clone(), connect(server, &hub)?);
+        }
+        Ok(Arc::new(RedisRing {
+            hub,
+            vnodes,
+            state: ArcSwap::from_pointee(RingState {
+                ring: Ring::new(servers, vnodes),
+                conns,
+            }),
+            changing: tokio::sync::Mutex::new(()),
+            failed: Mutex::new(FxHashSet::default()),
+        }))
+    }
+
+    fn note_failed(&self, channel: &str, failed: bool) {
+        let mut set = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if failed {
+            set.insert(Arc::from(channel));
+        } else {
+            set.remove(channel);
+        }
+    }
+
+    async fn subscribe(&self, channel: &str) {
+        let state = self.state.load();
+        let Some((server, mut conn)) = state.owner(channel) else {
+            self.note_failed(channel, true);
+            return;
+        };
+        let result = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.subscribe(channel)).await;
+        match result {
+            Ok(Ok(())) => self.note_failed(channel, false),
+            Ok(Err(err)) => {
+                tracing::warn!(%server, %channel, error = %err, "subscribe failed; will retry");
+                self.note_failed(channel, true);
+            }
+            Err(_) => {
+                tracing::warn!(%server, %channel, "subscribe timed out; will retry");
+                self.note_failed(channel, true);
+            }
+        }
+    }
+
+    async fn unsubscribe(&self, channel: &str) {
+        self.note_failed(channel, false);
+        let state = self.state.load();
+        if let Some((_, mut conn)) = state.owner(channel) {
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(channel)).await;
+        }
+    }
+
+    async fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
+        let state = self.state.load();
+        let (server, mut conn) = state.owner(channel).ok_or(PubSubError::EmptyRing)?;
+        let payload = serde_json::to_vec(event).expect("events serialise");
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|source| PubSubError::Redis {
+                server: server.to_string(),
+                source,
+            })
+    }
+
+    async fn set_servers(&self, servers: &[String]) -> anyhow::Result<()> {
+        let _guard = self.changing.lock().await;
+        let old = self.state.load_full();
+        let ring = Ring::new(servers, self.vnodes);
+        if ring.servers() == old.ring.servers() {
+            return Ok(());
+        }
+        let mut conns = FxHashMap::default();
+        for server in ring.servers() {
+            let conn = match old.conns.get(server) {
+                Some(conn) => conn.clone(),
+                None => connect(server, &self.hub)?,
+            };
+            conns.insert(server.clone(), conn);
+        }
+        let new = Arc::new(RingState { ring, conns });
+        // Publish the new ring first: a subscriber added from now on picks the new owner,
+        // and one added before is in the hub, so the loop below moves it.
+        self.state.store(new.clone());
+        let mut moved = 0usize;
+        let mut leaving: Vec<(ConnectionManager, Arc<str>)> = Vec::new();
+        for channel in self.hub.channel_names() {
+            let before = old.ring.owner(&channel);
+            let after = new.ring.owner(&channel);
+            if before == after {
+                continue;
+            }
+            moved += 1;
+            self.subscribe(&channel).await;
+            if let Some(conn) = before.and_then(|b| old.conns.get(b)) {
+                leaving.push((conn.clone(), channel));
+            }
+        }
+        tracing::info!(
+            servers = ?new.ring.servers(),
+            moved,
+            "pub/sub ring changed"
+        );
+        metrics::counter!("friends_ring_changes_total").increment(1);
+        // The old owners may be dead: leave them in the background, without delaying anything.
+        tokio::spawn(async move {
+            for (mut conn, channel) in leaving {
+                let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(&*channel)).await;
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn retry_failed_subscriptions(ring: std::sync::Weak<RedisRing>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(ring) = ring.upgrade() else {
+            return;
+        };
+        let failed: Vec<Arc<str>> = {
+            let set = ring.failed.lock().unwrap_or_else(|e| e.into_inner());
+            set.iter().cloned().collect()
+        };
+        for channel in failed {
+            if ring.hub.wanted(&channel) {
+                ring.subscribe(&channel).await;
+            } else {
+                ring.note_failed(&channel, false);
+            }
+        }
+    }
+}
+
+/// A lazily connected RESP3 connection whose pushed messages go straight into the hub.
+fn connect(server: &str, hub: &Arc<Hub>) -> anyhow::Result<ConnectionManager> {
+    use anyhow::Context;
+    // Pub/sub on a multiplexed connection needs RESP3 pushes.
+    let url = if server.contains("protocol=") {
+        server.to_string()
+    } else if server.contains('?') {
+        format!("{server}&protocol=resp3")
+    } else {
+        format!("{server}?protocol=resp3")
+    };
+    let client =
+        redis::Client::open(url.as_str()).with_context(|| format!("parsing Redis URL {server}"))?;
+    let hub = hub.clone();
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_secs(1)))
+        .set_number_of_retries(1)
+        .set_push_sender(move |info: PushInfo| -> Result<(), std::convert::Infallible> {
+            if info.kind == PushKind::Message
+                && let [Value::BulkString(channel), Value::BulkString(payload)] = &info.data[..]
+            {
+                hub.deliver_raw(channel, payload);
+            }
+            Ok(())
+        })
+        .set_automatic_resubscription();
+    ConnectionManager::new_lazy_with_config(client, config)
+        .with_context(|| format!("configuring the connection to {server}"))
+}
+
+/// The channel of a user's location.
+pub fn user_channel(prefix: &str, user_id: i64) -> String {
+    format!("{prefix}:u:{user_id}")
+}
+
+/// The channel of a geohash cell ("nearby random person").
+pub fn cell_channel(prefix: &str, cell: &str) -> String {
+    format!("{prefix}:cell:{cell}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_process_fans_out_once_per_subscriber_and_stops_after_unsubscribe() {
+        let pubsub = PubSub::in_process();
+        let (tx1, mut rx1) = mpsc::channel(8);
+        let (tx2, mut rx2) = mpsc::channel(8);
+        pubsub.subscribe("c", 1, &tx1).await;
+        pubsub.subscribe("c", 2, &tx2).await;
+        pubsub.subscribe("c", 2, &tx2).await; // idempotent
+        let event = Event::Unfriended {
+            user_id: 1,
+            friend_id: 2,
+        };
+        pubsub.publish("c", &event).await.unwrap();
+        assert_eq!(*rx1.recv().await.unwrap(), event);
+        assert_eq!(*rx2.recv().await.unwrap(), event);
+        assert!(rx2.try_recv().is_err(), "one delivery per connection");
+        pubsub.unsubscribe("c", 1).await;
+        pubsub.publish("c", &event).await.unwrap();
+        assert!(rx1.try_recv().is_err());
+        assert_eq!(*rx2.recv().await.unwrap(), event);
+        pubsub.unsubscribe("c", 2).await;
+        assert_eq!(pubsub.hub().channel_count(), 0);
+    }
+
+    #[test]
+    fn events_round_trip_as_json() {
+        let event = Event::Location {
+            user_id: 7,
+            latitude: 60.1,
+            longitude: 24.9,
+            timestamp: 1.5,
+        };
+        let bytes = serde_json::to_vec(&event).unwrap();
+        assert_eq!(serde_json::from_slice::<Event>(&bytes).unwrap(), event);
+    }
+}

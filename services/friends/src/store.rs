@@ -1,0 +1,215 @@
+//! Users, mutual friendships and location history in the SQL store (SQLite or PostgreSQL,
+//! one dialect for both).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kit::db::Db;
+use serde::Serialize;
+use sqlx::Row;
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+}
+
+/// One stored fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HistoryPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+    /// The client's fix time, Unix seconds.
+    pub timestamp: f64,
+}
+
+/// A fix waiting to be written to the history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryRow {
+    pub user_id: i64,
+    pub point: HistoryPoint,
+    pub received_ms: i64,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub async fn create_user(db: &Db, name: &str) -> Result<User, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO friend_users (name, created_ms) VALUES ($1, $2) RETURNING id, name",
+    )
+    .bind(name)
+    .bind(now_ms())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+    })
+}
+
+pub async fn user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, name FROM friend_users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(|row| {
+        Ok(User {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+        })
+    })
+    .transpose()
+}
+
+/// Whether `a` and `b` are friends now.
+pub async fn are_friends(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2")
+        .bind(a)
+        .bind(b)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.name FROM friendships f JOIN friend_users u ON u.id = f.friend_id \
+         WHERE f.user_id = $1 ORDER BY u.id",
+    )
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(User {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn friend_ids(db: &Db, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let rows = sqlx::query("SELECT friend_id FROM friendships WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(|row| row.try_get("friend_id")).collect()
+}
+
+/// Makes `a` and `b` friends (both directions, one transaction); `false` if they already were.
+pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query(
+        "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES ($1, $2, $3), ($2, $1, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(a)
+    .bind(b)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends the friendship on both sides; `false` if there was none.
+pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) \
+         OR (user_id = $2 AND friend_id = $1)",
+    )
+    .bind(a)
+    .bind(b)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Writes many fixes in one statement per chunk.
+pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
+    // 5 parameters a row; SQLite allows 32,766 per statement.
+    for chunk in rows.chunks(1000) {
+        let mut sql = String::from(
+            "INSERT INTO location_history (user_id, ts, latitude, longitude, received_ms) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 5;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5
+            ));
+        }
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = query
+                .bind(row.user_id)
+                .bind(row.point.timestamp)
+                .bind(row.point.latitude)
+                .bind(row.point.longitude)
+                .bind(row.received_ms);
+        }
+        query.execute(&db.pool).await?;
+    }
+    Ok(())
+}
+
+/// Fixes of `user_id` with `from <= ts <= to`, oldest first, at most `limit`.
+pub async fn history(
+    db: &Db,
+    user_id: i64,
+    from: f64,
+    to: f64,
+    limit: i64,
+) -> Result<Vec<HistoryPoint>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT ts, latitude, longitude FROM location_history \
+         WHERE user_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts, received_ms LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(HistoryPoint {
+                timestamp: row.try_get("ts")?,
+                latitude: row.try_get("latitude")?,
+                longitude: row.try_get("longitude")?,
+            })
+        })
+        .collect()
+}
+
+/// Erases the history of `user_id`; returns the number of fixes removed.
+pub async fn delete_history(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM location_history WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes fixes received before `cutoff_ms`.
+pub async fn expire_history(db: &Db, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM location_history WHERE received_ms < $1")
+        .bind(cutoff_ms)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}

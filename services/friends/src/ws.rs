@@ -1,0 +1,701 @@
+//! One WebSocket connection: the design's connection handler.
+//!
+//! It keeps the user's last location, their friend set and what it last heard from each
+//! friend, so that every decision (forward or not, `friend_left`) is made here from local
+//! state, without a round trip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures::SinkExt;
+use geo_core::{Cell, LatLon, haversine_m};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::locations::CachedLocation;
+use crate::pubsub::{ConnId, Event, Inbox, cell_channel, user_channel};
+use crate::service::FriendsState;
+use crate::store::{self, HistoryPoint, HistoryRow};
+
+/// Longest text frame we parse; larger ones get an error frame (the transport closes the
+/// connection only beyond [`MAX_MESSAGE_BYTES`]).
+pub const MAX_FRAME_TEXT: usize = 4 * 1024;
+/// Largest message the transport accepts at all.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Events waiting for a slow client; beyond this they are dropped (updates are
+/// at-most-once, the next one supersedes them).
+const INBOX: usize = 64;
+/// Geohash length of "nearby random person" cells (about 4.9 km x 4.9 km).
+const CELL_LEN: u8 = 5;
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientFrame {
+    Init {
+        latitude: f64,
+        longitude: f64,
+        timestamp: Option<f64>,
+        /// Opt in to "nearby random person".
+        #[serde(default)]
+        nearby_random: bool,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        timestamp: Option<f64>,
+    },
+    Subscribe {
+        friend_id: i64,
+    },
+    Unsubscribe {
+        friend_id: i64,
+    },
+}
+
+/// A friend as the client sees it.
+#[derive(Debug, Serialize)]
+struct FriendView {
+    user_id: i64,
+    latitude: f64,
+    longitude: f64,
+    distance_m: f64,
+    timestamp: f64,
+}
+
+/// What the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame {
+    NearbyFriends {
+        friends: Vec<FriendView>,
+    },
+    FriendLocation(FriendView),
+    FriendLeft {
+        user_id: i64,
+    },
+    /// An opted-in stranger nearby: an anonymous per-connection session, never a user id,
+    /// at a position rounded to about 100 m.
+    NearbyPerson {
+        session: String,
+        latitude: f64,
+        longitude: f64,
+        distance_m: f64,
+        timestamp: f64,
+    },
+    Error {
+        status: u16,
+        detail: String,
+    },
+}
+
+impl ServerFrame {
+    fn error(status: u16, detail: impl Into<String>) -> ServerFrame {
+        ServerFrame::Error {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    fn to_message(&self) -> Message {
+        Message::Text(Utf8Bytes::from(
+            serde_json::to_string(self).expect("frames serialise"),
+        ))
+    }
+}
+
+/// The last fix heard from a friend.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+    at: LatLon,
+    timestamp: f64,
+    /// When it was written, on our clock (inactivity runs from here).
+    seen: Instant,
+}
+
+/// "Nearby random person" membership.
+struct RandomState {
+    session: u64,
+    cell: Cell,
+    channels: Vec<String>,
+}
+
+struct Connection {
+    state: FriendsState,
+    user_id: i64,
+    id: ConnId,
+    inbox: Inbox,
+    here: Option<(LatLon, f64)>,
+    friends: FxHashSet<i64>,
+    heard: FxHashMap<i64, Heard>,
+    visible: FxHashSet<i64>,
+    random: Option<RandomState>,
+    ttl: Duration,
+    radius_m: f64,
+}
+
+/// Runs a connection until the client leaves or the server drains.
+pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
+    state.connection_opened();
+    let (inbox, mut events) = mpsc::channel(INBOX);
+    let mut closing = state.closing();
+    let mut conn = Connection {
+        id: state.next_conn_id(),
+        ttl: state.config.ttl(),
+        radius_m: state.config.friends_radius_m,
+        state: state.clone(),
+        user_id,
+        inbox,
+        here: None,
+        friends: FxHashSet::default(),
+        heard: FxHashMap::default(),
+        visible: FxHashSet::default(),
+        random: None,
+    };
+    let mut out: Vec<ServerFrame> = Vec::new();
+    loop {
+        let expiry = conn.next_expiry();
+        tokio::select! {
+            frame = socket.recv() => {
+                match frame {
+                    Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut out).await,
+                    Some(Ok(Message::Binary(_))) => out.push(ServerFrame::error(
+                        400,
+                        "frames must be text: one JSON object each",
+                    )),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(err)) => {
+                        tracing::debug!(user_id, error = %err, "websocket read failed");
+                        break;
+                    }
+                }
+            }
+            Some(event) = events.recv() => {
+                conn.on_event(&event, &mut out).await;
+                // Drain what else is ready so that one flush carries many frames.
+                for _ in 0..INBOX {
+                    match events.try_recv() {
+                        Ok(event) => conn.on_event(&event, &mut out).await,
+                        Err(_) => break,
+                    }
+                }
+            }
+            () = sleep_until(expiry) => conn.expire(&mut out),
+            _ = closing.changed() => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: Utf8Bytes::from_static("server is going away; reconnect"),
+                    })))
+                    .await;
+                break;
+            }
+        }
+        if !out.is_empty() && send_all(&mut socket, &mut out).await.is_err() {
+            break;
+        }
+    }
+    conn.leave().await;
+    state.connection_closed();
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send_all(socket: &mut WebSocket, out: &mut Vec<ServerFrame>) -> Result<(), axum::Error> {
+    for frame in out.drain(..) {
+        socket.feed(frame.to_message()).await?;
+    }
+    socket.flush().await
+}
+
+fn validate_fix(latitude: f64, longitude: f64, timestamp: Option<f64>) -> Result<(LatLon, f64), String> {
+    if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
+        return Err("latitude must be within [-90, 90]".into());
+    }
+    if !longitude.is_finite() || !(-180.0..=180.0).contains(&longitude) {
+        return Err("longitude must be within [-180, 180]".into());
+    }
+    let now = store::now_ms() as f64 / 1000.0;
+    let timestamp = timestamp.unwrap_or(now);
+    if !timestamp.is_finite() || timestamp < 0.0 || timestamp > now + 86_400.0 {
+        return Err("timestamp must be Unix seconds, not more than a day ahead".into());
+    }
+    Ok((LatLon { lat: latitude, lon: longitude }, timestamp))
+}
+
+/// Distances are reported to the decimetre.
+fn round_dm(metres: f64) -> f64 {
+    (metres * 10.0).round() / 10.0
+}
+
+impl Connection {
+    fn channel(&self, user_id: i64) -> String {
+        user_channel(&self.state.prefix, user_id)
+    }
+
+    async fn on_text(&mut self, text: &str, out: &mut Vec<ServerFrame>) {
+        if text.len() > MAX_FRAME_TEXT {
+            out.push(ServerFrame::error(
+                413,
+                format!("frame too large: {} bytes, at most {MAX_FRAME_TEXT}", text.len()),
+            ));
+            return;
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                out.push(ServerFrame::error(400, format!("invalid frame: {err}")));
+                return;
+            }
+        };
+        match frame {
+            ClientFrame::Init {
+                latitude,
+                longitude,
+                timestamp,
+                nearby_random,
+            } => self.init(latitude, longitude, timestamp, nearby_random, out).await,
+            ClientFrame::Location {
+                latitude,
+                longitude,
+                timestamp,
+            } => self.location(latitude, longitude, timestamp, out).await,
+            ClientFrame::Subscribe { friend_id } => self.subscribe(friend_id, out).await,
+            ClientFrame::Unsubscribe { friend_id } => self.unsubscribe(friend_id, out).await,
+        }
+    }
+
+    async fn init(
+        &mut self,
+        latitude: f64,
+        longitude: f64,
+        timestamp: Option<f64>,
+        nearby_random: bool,
+        out: &mut Vec<ServerFrame>,
+    ) {
+        if self.here.is_some() {
+            out.push(ServerFrame::error(409, "init was already received; send location"));
+            return;
+        }
+        let fix = match validate_fix(latitude, longitude, timestamp) {
+            Ok(fix) => fix,
+            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+        };
+        let friend_ids = match store::friend_ids(&self.state.backends.db, self.user_id).await {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(error = %err, "loading friends failed");
+                return out.push(ServerFrame::error(503, "the user database is unavailable; retry init"));
+            }
+        };
+        self.state.take_update_slot(self.user_id);
+        self.here = Some(fix);
+        self.store_fix(fix).await;
+        self.friends = friend_ids.iter().copied().collect();
+        let cached = match self.state.locations.get_many(&friend_ids).await {
+            Ok(cached) => cached,
+            Err(err) => {
+                // The cache refills from updates; meanwhile friends appear as they move.
+                tracing::warn!(error = %err, "reading friends' cached locations failed");
+                vec![None; friend_ids.len()]
+            }
+        };
+        let now_ms = store::now_ms();
+        let mut nearby = Vec::new();
+        for (&friend, location) in friend_ids.iter().zip(cached) {
+            let Some(location) = location else { continue };
+            let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
+            if age >= self.ttl {
+                continue;
+            }
+            let heard = Heard {
+                at: LatLon {
+                    lat: location.latitude,
+                    lon: location.longitude,
+                },
+                timestamp: location.timestamp,
+                seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            };
+            self.heard.insert(friend, heard);
+            if let Some(view) = self.view_if_near(friend, &heard) {
+                self.visible.insert(friend);
+                nearby.push(view);
+            }
+        }
+        nearby.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.user_id.cmp(&b.user_id)));
+        out.push(ServerFrame::NearbyFriends { friends: nearby });
+        for &friend in &friend_ids {
+            let channel = self.channel(friend);
+            self.state.pubsub.subscribe(&channel, self.id, &self.inbox).await;
+        }
+        if nearby_random {
+            self.join_cells(fix.0).await;
+        }
+        self.publish_fix(fix, out).await;
+    }
+
+    async fn location(
+        &mut self,
+        latitude: f64,
+        longitude: f64,
+        timestamp: Option<f64>,
+        out: &mut Vec<ServerFrame>,
+    ) {
+        if self.here.is_none() {
+            return out.push(ServerFrame::error(400, "send init before location updates"));
+        }
+        let fix = match validate_fix(latitude, longitude, timestamp) {
+            Ok(fix) => fix,
+            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+        };
+        if !self.state.take_update_slot(self.user_id) {
+            metrics::counter!("friends_updates_rate_limited_total").increment(1);
+            return out.push(ServerFrame::error(
+                429,
+                format!(
+                    "location updates are limited to one per {} ms; this one was dropped",
+                    self.state.config.location_min_interval_ms
+                ),
+            ));
+        }
+        self.here = Some(fix);
+        self.store_fix(fix).await;
+        // Having moved, friends we already know about may have come within or left the radius.
+        let heard: Vec<(i64, Heard)> = self.heard.iter().map(|(&f, &h)| (f, h)).collect();
+        for (friend, heard) in heard {
+            self.show_or_hide(friend, &heard, out);
+        }
+        if self.random.as_ref().is_some_and(|r| r.cell != Cell::containing(fix.0, CELL_LEN)) {
+            self.leave_cells().await;
+            self.join_cells(fix.0).await;
+        }
+        self.publish_fix(fix, out).await;
+    }
+
+    /// History and cache: both are best effort and never block the live path for long.
+    async fn store_fix(&self, (at, timestamp): (LatLon, f64)) {
+        let now_ms = store::now_ms();
+        self.state.history.append(HistoryRow {
+            user_id: self.user_id,
+            point: HistoryPoint {
+                latitude: at.lat,
+                longitude: at.lon,
+                timestamp,
+            },
+            received_ms: now_ms,
+        });
+        let cached = CachedLocation {
+            latitude: at.lat,
+            longitude: at.lon,
+            timestamp,
+            written_ms: now_ms,
+        };
+        if let Err(err) = self.state.locations.set(self.user_id, cached).await {
+            tracing::debug!(error = %err, "location cache write failed");
+        }
+        metrics::counter!("friends_updates_total").increment(1);
+    }
+
+    async fn publish_fix(&self, (at, timestamp): (LatLon, f64), out: &mut Vec<ServerFrame>) {
+        let event = Event::Location {
+            user_id: self.user_id,
+            latitude: at.lat,
+            longitude: at.lon,
+            timestamp,
+        };
+        if let Err(err) = self.state.pubsub.publish(&self.channel(self.user_id), &event).await {
+            tracing::warn!(error = %err, "publishing a location failed");
+            out.push(ServerFrame::error(
+                503,
+                "live updates are unavailable right now; your location was saved",
+            ));
+        }
+        if let Some(random) = &self.random {
+            let event = Event::Person {
+                session: random.session,
+                // Strangers get about 100 m of precision, never the exact fix.
+                latitude: (at.lat * 1000.0).round() / 1000.0,
+                longitude: (at.lon * 1000.0).round() / 1000.0,
+                timestamp,
+            };
+            let channel = cell_channel(&self.state.prefix, &random.cell.to_string());
+            let _ = self.state.pubsub.publish(&channel, &event).await;
+        }
+    }
+
+    async fn subscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
+        if self.here.is_none() {
+            return out.push(ServerFrame::error(400, "send init before subscribe"));
+        }
+        match store::are_friends(&self.state.backends.db, self.user_id, friend_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return out.push(ServerFrame::error(
+                    403,
+                    format!("user {friend_id} is not your friend"),
+                ));
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "checking a friendship failed");
+                return out.push(ServerFrame::error(503, "the user database is unavailable"));
+            }
+        }
+        self.friends.insert(friend_id);
+        let channel = self.channel(friend_id);
+        self.state.pubsub.subscribe(&channel, self.id, &self.inbox).await;
+        if let Ok(cached) = self.state.locations.get_many(&[friend_id]).await
+            && let Some(Some(location)) = cached.first()
+        {
+            let age = Duration::from_millis((store::now_ms() - location.written_ms).max(0) as u64);
+            if age < self.ttl {
+                let heard = Heard {
+                    at: LatLon {
+                        lat: location.latitude,
+                        lon: location.longitude,
+                    },
+                    timestamp: location.timestamp,
+                    seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+                };
+                self.heard.insert(friend_id, heard);
+                self.visible.remove(&friend_id);
+                self.show_or_hide(friend_id, &heard, out);
+            }
+        }
+    }
+
+    async fn unsubscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
+        if !self.friends.contains(&friend_id) {
+            return out.push(ServerFrame::error(
+                404,
+                format!("not subscribed to user {friend_id}"),
+            ));
+        }
+        self.drop_friend(friend_id, out).await;
+    }
+
+    async fn drop_friend(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
+        self.friends.remove(&friend_id);
+        self.heard.remove(&friend_id);
+        let channel = self.channel(friend_id);
+        self.state.pubsub.unsubscribe(&channel, self.id).await;
+        if self.visible.remove(&friend_id) {
+            out.push(ServerFrame::FriendLeft { user_id: friend_id });
+        }
+    }
+
+    async fn on_event(&mut self, event: &Arc<Event>, out: &mut Vec<ServerFrame>) {
+        match **event {
+            Event::Location {
+                user_id,
+                latitude,
+                longitude,
+                timestamp,
+            } => {
+                // Checked again here, not only at subscription: an unfriend takes effect at
+                // once even if this process still holds the channel for someone else.
+                if !self.friends.contains(&user_id) || user_id == self.user_id {
+                    metrics::counter!("friends_events_dropped_total", "reason" => "not_friend")
+                        .increment(1);
+                    return;
+                }
+                let heard = Heard {
+                    at: LatLon {
+                        lat: latitude,
+                        lon: longitude,
+                    },
+                    timestamp,
+                    seen: Instant::now(),
+                };
+                self.heard.insert(user_id, heard);
+                self.forward(user_id, &heard, out);
+            }
+            Event::Unfriended { user_id, friend_id } => {
+                if friend_id == self.user_id && self.friends.contains(&user_id) {
+                    self.drop_friend(user_id, out).await;
+                }
+            }
+            Event::Person {
+                session,
+                latitude,
+                longitude,
+                timestamp,
+            } => {
+                let (Some(random), Some((here, _))) = (&self.random, self.here) else {
+                    return;
+                };
+                if session == random.session {
+                    return;
+                }
+                let at = LatLon {
+                    lat: latitude,
+                    lon: longitude,
+                };
+                let distance = haversine_m(here, at);
+                if distance <= self.radius_m {
+                    out.push(ServerFrame::NearbyPerson {
+                        session: format!("{session:016x}"),
+                        latitude,
+                        longitude,
+                        distance_m: round_dm(distance),
+                        timestamp,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A friend moved: forward when within the radius, `friend_left` when they just left it.
+    fn forward(&mut self, friend: i64, heard: &Heard, out: &mut Vec<ServerFrame>) {
+        match self.view_if_near(friend, heard) {
+            Some(view) => {
+                self.visible.insert(friend);
+                metrics::counter!("friends_deliveries_total").increment(1);
+                out.push(ServerFrame::FriendLocation(view));
+            }
+            None => {
+                if self.visible.remove(&friend) {
+                    out.push(ServerFrame::FriendLeft { user_id: friend });
+                }
+            }
+        }
+    }
+
+    /// We moved: report only transitions (a friend standing still is not news).
+    fn show_or_hide(&mut self, friend: i64, heard: &Heard, out: &mut Vec<ServerFrame>) {
+        match self.view_if_near(friend, heard) {
+            Some(view) => {
+                if self.visible.insert(friend) {
+                    out.push(ServerFrame::FriendLocation(view));
+                }
+            }
+            None => {
+                if self.visible.remove(&friend) {
+                    out.push(ServerFrame::FriendLeft { user_id: friend });
+                }
+            }
+        }
+    }
+
+    fn view_if_near(&self, friend: i64, heard: &Heard) -> Option<FriendView> {
+        let (here, _) = self.here?;
+        let distance = haversine_m(here, heard.at);
+        (distance <= self.radius_m).then(|| FriendView {
+            user_id: friend,
+            latitude: heard.at.lat,
+            longitude: heard.at.lon,
+            distance_m: round_dm(distance),
+            timestamp: heard.timestamp,
+        })
+    }
+
+    fn next_expiry(&self) -> Option<Instant> {
+        self.heard.values().map(|h| h.seen + self.ttl).min()
+    }
+
+    /// Friends silent for the inactivity timeout are gone.
+    fn expire(&mut self, out: &mut Vec<ServerFrame>) {
+        let now = Instant::now();
+        let ttl = self.ttl;
+        let expired: Vec<i64> = self
+            .heard
+            .iter()
+            .filter(|(_, h)| h.seen + ttl <= now)
+            .map(|(&f, _)| f)
+            .collect();
+        for friend in expired {
+            self.heard.remove(&friend);
+            if self.visible.remove(&friend) {
+                out.push(ServerFrame::FriendLeft { user_id: friend });
+            }
+        }
+    }
+
+    async fn join_cells(&mut self, at: LatLon) {
+        let cell = Cell::containing(at, CELL_LEN);
+        let mut cells = vec![cell];
+        cells.extend(cell.neighbours());
+        let channels: Vec<String> = cells
+            .iter()
+            .map(|c| cell_channel(&self.state.prefix, &c.to_string()))
+            .collect();
+        for channel in &channels {
+            self.state.pubsub.subscribe(channel, self.id, &self.inbox).await;
+        }
+        let session = match &self.random {
+            Some(random) => random.session,
+            None => rand::random(),
+        };
+        self.random = Some(RandomState {
+            session,
+            cell,
+            channels,
+        });
+    }
+
+    async fn leave_cells(&mut self) {
+        if let Some(random) = &self.random {
+            for channel in &random.channels {
+                self.state.pubsub.unsubscribe(channel, self.id).await;
+            }
+        }
+    }
+
+    async fn leave(&mut self) {
+        for friend in std::mem::take(&mut self.friends) {
+            let channel = self.channel(friend);
+            self.state.pubsub.unsubscribe(&channel, self.id).await;
+        }
+        self.leave_cells().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_parse_and_reject_clearly() {
+        let init: ClientFrame = serde_json::from_str(
+            r#"{"type":"init","latitude":1.0,"longitude":2.0,"timestamp":3.0}"#,
+        )
+        .unwrap();
+        assert!(matches!(init, ClientFrame::Init { nearby_random: false, .. }));
+        let err = serde_json::from_str::<ClientFrame>(r#"{"type":"teleport"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `teleport`"), "{err}");
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"subscribe"}"#).is_err());
+        assert!(validate_fix(91.0, 0.0, None).is_err());
+        assert!(validate_fix(0.0, f64::NAN, None).is_err());
+        assert!(validate_fix(0.0, 0.0, Some(-1.0)).is_err());
+        assert!(validate_fix(0.0, 0.0, Some(1.7e9)).is_ok());
+    }
+
+    #[test]
+    fn server_frames_have_the_contract_shape() {
+        let frame = ServerFrame::FriendLocation(FriendView {
+            user_id: 2,
+            latitude: 1.0,
+            longitude: 2.0,
+            distance_m: 3.5,
+            timestamp: 4.0,
+        });
+        let json: serde_json::Value = serde_json::to_value(&frame).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "friend_location", "user_id": 2, "latitude": 1.0,
+                "longitude": 2.0, "distance_m": 3.5, "timestamp": 4.0})
+        );
+        let left = serde_json::to_value(ServerFrame::FriendLeft { user_id: 9 }).unwrap();
+        assert_eq!(left, serde_json::json!({"type": "friend_left", "user_id": 9}));
+    }
+}
