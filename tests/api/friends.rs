@@ -72,7 +72,10 @@ impl WsClient {
             match message {
                 Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("user {}: expected a text frame, got {other:?}", self.user_id),
+                other => panic!(
+                    "user {}: expected a text frame, got {other:?}",
+                    self.user_id
+                ),
             }
         }
     }
@@ -87,28 +90,37 @@ impl WsClient {
     /// Asserts that nothing arrives for `wait`.
     pub async fn assert_silent(&mut self, wait: Duration) {
         if let Some(frame) = self.recv_within(wait).await {
-            panic!("user {} should have received nothing, got {frame}", self.user_id);
+            panic!(
+                "user {} should have received nothing, got {frame}",
+                self.user_id
+            );
         }
     }
 
     pub async fn init(&mut self, at: (f64, f64)) -> Value {
-        self.send(json!({"type": "init", "latitude": at.0, "longitude": at.1, "timestamp": now_s()}))
-            .await;
+        self.send(
+            json!({"type": "init", "latitude": at.0, "longitude": at.1, "timestamp": now_s()}),
+        )
+        .await;
         let reply = self.recv().await;
         assert_eq!(reply["type"], "nearby_friends", "{reply}");
         reply
     }
 
     pub async fn move_to(&mut self, at: (f64, f64)) {
-        self.send(json!({"type": "location", "latitude": at.0, "longitude": at.1, "timestamp": now_s()}))
-            .await;
+        self.send(
+            json!({"type": "location", "latitude": at.0, "longitude": at.1, "timestamp": now_s()}),
+        )
+        .await;
     }
 
     /// The next close frame's code (text frames before it are skipped).
     pub async fn close_code(&mut self, wait: Duration) -> Option<CloseCode> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let message = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match message {
                 Ok(Message::Close(frame)) => return frame.map(|f| f.code),
                 Ok(_) => continue,
@@ -127,7 +139,12 @@ pub fn now_s() -> f64 {
 
 pub async fn create_user(app: &TestApp, name: &str) -> i64 {
     let reply = app
-        .send(Method::POST, "/v1/users", Some(&app.admin_token), Some(&json!({"name": name})))
+        .send(
+            Method::POST,
+            "/v1/users",
+            Some(&app.admin_token),
+            Some(&json!({"name": name})),
+        )
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     reply.body["id"].as_i64().unwrap()
@@ -135,7 +152,12 @@ pub async fn create_user(app: &TestApp, name: &str) -> i64 {
 
 pub async fn befriend(app: &TestApp, a: i64, b: i64) {
     let reply = app
-        .send(Method::POST, "/v1/friends", Some(&app.token(a)), Some(&json!({"friend_id": b})))
+        .send(
+            Method::POST,
+            "/v1/friends",
+            Some(&app.token(a)),
+            Some(&json!({"friend_id": b})),
+        )
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
 }
@@ -144,11 +166,20 @@ pub async fn befriend(app: &TestApp, a: i64, b: i64) {
 pub fn assert_friend_location(frame: &Value, user: i64, at: (f64, f64), here: (f64, f64)) {
     assert_eq!(frame["type"], "friend_location", "{frame}");
     assert_eq!(frame["user_id"], user, "{frame}");
-    assert!((frame["latitude"].as_f64().unwrap() - at.0).abs() < 1e-9, "{frame}");
-    assert!((frame["longitude"].as_f64().unwrap() - at.1).abs() < 1e-9, "{frame}");
+    assert!(
+        (frame["latitude"].as_f64().unwrap() - at.0).abs() < 1e-9,
+        "{frame}"
+    );
+    assert!(
+        (frame["longitude"].as_f64().unwrap() - at.1).abs() < 1e-9,
+        "{frame}"
+    );
     let expected = distance_m(here, at);
     let got = frame["distance_m"].as_f64().unwrap();
-    assert!((got - expected).abs() <= 0.1, "distance {got} != {expected}: {frame}");
+    assert!(
+        (got - expected).abs() <= 0.1,
+        "distance {got} != {expected}: {frame}"
+    );
 }
 
 const QUIET: Duration = Duration::from_millis(400);
@@ -189,8 +220,8 @@ async fn design_example(backend: Backend) {
             .collect();
         let expected: Vec<i64> = match n {
             2 => vec![ids[1]],
-            3 => vec![],              // user 1 is 20 km away
-            4 => vec![ids[1]],        // 5 is not online yet
+            3 => vec![],       // user 1 is 20 km away
+            4 => vec![ids[1]], // 5 is not online yet
             5 => vec![ids[4]],
             6 => vec![ids[5]],
             _ => unreachable!(),
@@ -205,7 +236,10 @@ async fn design_example(backend: Backend) {
     }
     // The inits published: user 1 heard 2 and 4 (3 is out of range); 4 heard 5; 5 heard 6.
     let heard = |frames: Vec<Value>| -> Vec<i64> {
-        frames.iter().map(|f| f["user_id"].as_i64().unwrap()).collect()
+        frames
+            .iter()
+            .map(|f| f["user_id"].as_i64().unwrap())
+            .collect()
     };
     let mut got1 = Vec::new();
     got1.push(clients[0].recv().await);
@@ -232,7 +266,10 @@ async fn design_example(backend: Backend) {
         c.assert_silent(QUIET).await;
     }
 }
-both_backends!(design_example_reaches_exactly_the_friends_in_range, design_example);
+both_backends!(
+    design_example_reaches_exactly_the_friends_in_range,
+    design_example
+);
 
 async fn privacy_radius_and_unfriending(backend: Backend) {
     let app = spawn_app_with(backend, friends_options()).await;
@@ -250,8 +287,15 @@ async fn privacy_radius_and_unfriending(backend: Backend) {
     // The stranger may not subscribe to a.
     cs.send(json!({"type": "subscribe", "friend_id": a})).await;
     let refused = cs.recv().await;
-    assert_eq!((refused["type"].as_str(), refused["status"].as_u64()), (Some("error"), Some(403)));
-    assert_eq!(ca.init(HELSINKI).await["friends"], json!([]), "b is out of range");
+    assert_eq!(
+        (refused["type"].as_str(), refused["status"].as_u64()),
+        (Some("error"), Some(403))
+    );
+    assert_eq!(
+        ca.init(HELSINKI).await["friends"],
+        json!([]),
+        "b is out of range"
+    );
     cb.assert_silent(QUIET).await;
     // a comes within range of b: friend_location; then leaves it: friend_left.
     let near_b = north_of(HELSINKI, 5_000.0);
@@ -262,19 +306,36 @@ async fn privacy_radius_and_unfriending(backend: Backend) {
     assert_friend_location(&seen, b, b_at, near_b);
     tokio::time::sleep(Duration::from_millis(60)).await;
     ca.move_to(HELSINKI).await;
-    assert_eq!(cb.recv().await, json!({"type": "friend_left", "user_id": a}));
-    assert_eq!(ca.recv().await, json!({"type": "friend_left", "user_id": b}));
+    assert_eq!(
+        cb.recv().await,
+        json!({"type": "friend_left", "user_id": a})
+    );
+    assert_eq!(
+        ca.recv().await,
+        json!({"type": "friend_left", "user_id": b})
+    );
     tokio::time::sleep(Duration::from_millis(60)).await;
     ca.move_to(near_b).await;
     assert_friend_location(&cb.recv().await, a, near_b, b_at);
     ca.recv().await;
     // Unfriending stops delivery at once, on both sides.
     let reply = app
-        .send(Method::DELETE, &format!("/v1/friends/{b}"), Some(&app.token(a)), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/friends/{b}"),
+            Some(&app.token(a)),
+            None,
+        )
         .await;
     assert_eq!(reply.status, 204);
-    assert_eq!(cb.recv().await, json!({"type": "friend_left", "user_id": a}));
-    assert_eq!(ca.recv().await, json!({"type": "friend_left", "user_id": b}));
+    assert_eq!(
+        cb.recv().await,
+        json!({"type": "friend_left", "user_id": a})
+    );
+    assert_eq!(
+        ca.recv().await,
+        json!({"type": "friend_left", "user_id": b})
+    );
     for step in 1..=3 {
         tokio::time::sleep(Duration::from_millis(60)).await;
         ca.move_to(north_of(near_b, step as f64 * 10.0)).await;
@@ -287,11 +348,19 @@ async fn privacy_radius_and_unfriending(backend: Backend) {
     cb.send(json!({"type": "subscribe", "friend_id": a})).await;
     assert_eq!(cb.recv().await["status"], 403);
     let again = app
-        .send(Method::DELETE, &format!("/v1/friends/{b}"), Some(&app.token(a)), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/friends/{b}"),
+            Some(&app.token(a)),
+            None,
+        )
         .await;
     assert_problem(&again, 404, "unfriending twice");
 }
-both_backends!(privacy_radius_and_unfriending_work, privacy_radius_and_unfriending);
+both_backends!(
+    privacy_radius_and_unfriending_work,
+    privacy_radius_and_unfriending
+);
 
 async fn inactivity_ttl(backend: Backend) {
     let options = Options {
@@ -315,7 +384,10 @@ async fn inactivity_ttl(backend: Backend) {
     ca.init(a_at).await;
     assert_friend_location(&cb.recv().await, a, a_at, HELSINKI);
     // a falls silent: after the TTL, b is told a left.
-    let left = cb.recv_within(Duration::from_secs(3)).await.expect("friend_left after the TTL");
+    let left = cb
+        .recv_within(Duration::from_secs(3))
+        .await
+        .expect("friend_left after the TTL");
     assert_eq!(left, json!({"type": "friend_left", "user_id": a}));
     // And a newcomer's init no longer lists a.
     let mut cc = WsClient::connect(&app, c).await;
@@ -362,11 +434,26 @@ async fn bad_frames_and_auth(backend: Backend) {
         ("not json".to_string(), 400),
         (json!({"type": "teleport"}).to_string(), 400),
         (json!({"latitude": 1.0}).to_string(), 400),
-        (json!({"type": "location", "latitude": 1.0, "longitude": 2.0}).to_string(), 400), // before init
-        (json!({"type": "init", "latitude": 91.0, "longitude": 0.0}).to_string(), 400),
-        (json!({"type": "init", "latitude": 0.0, "longitude": -180.5}).to_string(), 400),
-        (json!({"type": "init", "latitude": "x", "longitude": 0.0}).to_string(), 400),
-        (json!({"type": "subscribe", "friend_id": "x"}).to_string(), 400),
+        (
+            json!({"type": "location", "latitude": 1.0, "longitude": 2.0}).to_string(),
+            400,
+        ), // before init
+        (
+            json!({"type": "init", "latitude": 91.0, "longitude": 0.0}).to_string(),
+            400,
+        ),
+        (
+            json!({"type": "init", "latitude": 0.0, "longitude": -180.5}).to_string(),
+            400,
+        ),
+        (
+            json!({"type": "init", "latitude": "x", "longitude": 0.0}).to_string(),
+            400,
+        ),
+        (
+            json!({"type": "subscribe", "friend_id": "x"}).to_string(),
+            400,
+        ),
         ("x".repeat(10_000), 413),
     ];
     for (frame, status) in cases {
@@ -383,7 +470,10 @@ async fn bad_frames_and_auth(backend: Backend) {
     ca.init(HELSINKI).await;
     ca.move_to(HELSINKI).await;
     let limited = ca.recv().await;
-    assert_eq!((limited["type"].as_str(), limited["status"].as_u64()), (Some("error"), Some(429)));
+    assert_eq!(
+        (limited["type"].as_str(), limited["status"].as_u64()),
+        (Some("error"), Some(429))
+    );
     tokio::time::sleep(Duration::from_millis(1_050)).await;
     ca.move_to(HELSINKI).await;
     ca.assert_silent(QUIET).await;
@@ -392,14 +482,22 @@ async fn bad_frames_and_auth(backend: Backend) {
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(app.get("/healthz").await.status, 200);
 }
-both_backends!(bad_frames_get_errors_and_the_connection_survives, bad_frames_and_auth);
+both_backends!(
+    bad_frames_get_errors_and_the_connection_survives,
+    bad_frames_and_auth
+);
 
 /// Polls the caller's history until it has `n` fixes (writes are batched).
 async fn wait_for_history(app: &TestApp, user: i64, n: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let reply = app
-            .send(Method::GET, &format!("/v1/users/{user}/locations"), Some(&app.token(user)), None)
+            .send(
+                Method::GET,
+                &format!("/v1/users/{user}/locations"),
+                Some(&app.token(user)),
+                None,
+            )
             .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         let locations = reply.body["locations"].as_array().unwrap().clone();
@@ -414,12 +512,27 @@ async fn rest_endpoints(backend: Backend) {
     let app = spawn_app_with(backend, friends_options()).await;
     // Users: admin only, names checked.
     let reply = app
-        .send(Method::POST, "/v1/users", Some(&app.token(5)), Some(&json!({"name": "x"})))
+        .send(
+            Method::POST,
+            "/v1/users",
+            Some(&app.token(5)),
+            Some(&json!({"name": "x"})),
+        )
         .await;
     assert_problem(&reply, 403, "non-admin creating a user");
-    for body in [json!({"name": ""}), json!({"name": "x".repeat(201)}), json!({"nom": "x"}), json!([])] {
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(201)}),
+        json!({"nom": "x"}),
+        json!([]),
+    ] {
         let reply = app
-            .send(Method::POST, "/v1/users", Some(&app.admin_token), Some(&body))
+            .send(
+                Method::POST,
+                "/v1/users",
+                Some(&app.admin_token),
+                Some(&body),
+            )
             .await;
         assert_problem(&reply, 400, &body.to_string());
     }
@@ -434,13 +547,20 @@ async fn rest_endpoints(backend: Backend) {
         (json!({"friend_id": 999_999}), 404),
         (json!({"friend_id": "b"}), 400),
     ] {
-        let reply = app.send(Method::POST, "/v1/friends", Some(&ta), Some(&body)).await;
+        let reply = app
+            .send(Method::POST, "/v1/friends", Some(&ta), Some(&body))
+            .await;
         assert_problem(&reply, status, &body.to_string());
     }
     befriend(&app, a, b).await;
     befriend(&app, a, c).await;
     let reply = app
-        .send(Method::POST, "/v1/friends", Some(&tb), Some(&json!({"friend_id": a})))
+        .send(
+            Method::POST,
+            "/v1/friends",
+            Some(&tb),
+            Some(&json!({"friend_id": a})),
+        )
         .await;
     assert_problem(&reply, 409, "befriending twice (from the other side)");
     let list = app.send(Method::GET, "/v1/friends", Some(&ta), None).await;
@@ -449,13 +569,21 @@ async fn rest_endpoints(backend: Backend) {
         json!({"friends": [{"id": b, "name": "Bob"}, {"id": c, "name": "Cid"}]})
     );
     let list = app.send(Method::GET, "/v1/friends", Some(&tb), None).await;
-    assert_eq!(list.body, json!({"friends": [{"id": a, "name": "Ann"}]}), "mutual");
+    assert_eq!(
+        list.body,
+        json!({"friends": [{"id": a, "name": "Ann"}]}),
+        "mutual"
+    );
     let reply = app
         .send(Method::DELETE, &format!("/v1/friends/{a}"), Some(&tb), None)
         .await;
     assert_eq!(reply.status, 204);
     let list = app.send(Method::GET, "/v1/friends", Some(&ta), None).await;
-    assert_eq!(list.body, json!({"friends": [{"id": c, "name": "Cid"}]}), "ended on both sides");
+    assert_eq!(
+        list.body,
+        json!({"friends": [{"id": c, "name": "Cid"}]}),
+        "ended on both sides"
+    );
 
     // History: own only, ranges, paging, erasure.
     let mut ca = WsClient::connect(&app, a).await;
@@ -466,14 +594,24 @@ async fn rest_endpoints(backend: Backend) {
     }
     let all = wait_for_history(&app, a, 5).await;
     assert_eq!(all.len(), 5);
-    let times: Vec<f64> = all.iter().map(|p| p["timestamp"].as_f64().unwrap()).collect();
+    let times: Vec<f64> = all
+        .iter()
+        .map(|p| p["timestamp"].as_f64().unwrap())
+        .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
     assert!((all[4]["latitude"].as_f64().unwrap() - north_of(HELSINKI, 400.0).0).abs() < 1e-9);
     let page = app
-        .send(Method::GET, &format!("/v1/users/{a}/locations?limit=2"), Some(&ta), None)
+        .send(
+            Method::GET,
+            &format!("/v1/users/{a}/locations?limit=2"),
+            Some(&ta),
+            None,
+        )
         .await;
     assert_eq!(page.body["locations"].as_array().unwrap().len(), 2);
-    let next = page.body["next_from"].as_f64().expect("next_from on a cut page");
+    let next = page.body["next_from"]
+        .as_f64()
+        .expect("next_from on a cut page");
     assert_eq!(next, times[1]);
     let range = app
         .send(
@@ -484,27 +622,62 @@ async fn rest_endpoints(backend: Backend) {
         )
         .await;
     assert_eq!(range.body["locations"].as_array().unwrap().len(), 3);
-    for query in ["from=5&to=1", "limit=0", "limit=10001", "from=abc", "colour=red"] {
+    for query in [
+        "from=5&to=1",
+        "limit=0",
+        "limit=10001",
+        "from=abc",
+        "colour=red",
+    ] {
         let reply = app
-            .send(Method::GET, &format!("/v1/users/{a}/locations?{query}"), Some(&ta), None)
+            .send(
+                Method::GET,
+                &format!("/v1/users/{a}/locations?{query}"),
+                Some(&ta),
+                None,
+            )
             .await;
         assert_problem(&reply, 400, query);
     }
     let other = app
-        .send(Method::GET, &format!("/v1/users/{a}/locations"), Some(&tb), None)
+        .send(
+            Method::GET,
+            &format!("/v1/users/{a}/locations"),
+            Some(&tb),
+            None,
+        )
         .await;
     assert_problem(&other, 403, "reading someone else's history");
     let other = app
-        .send(Method::DELETE, &format!("/v1/users/{a}/locations"), Some(&tb), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/users/{a}/locations"),
+            Some(&tb),
+            None,
+        )
         .await;
     assert_problem(&other, 403, "erasing someone else's history");
-    assert_eq!(wait_for_history(&app, a, 5).await.len(), 5, "refused requests change nothing");
+    assert_eq!(
+        wait_for_history(&app, a, 5).await.len(),
+        5,
+        "refused requests change nothing"
+    );
     let erased = app
-        .send(Method::DELETE, &format!("/v1/users/{a}/locations"), Some(&ta), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/users/{a}/locations"),
+            Some(&ta),
+            None,
+        )
         .await;
     assert_eq!(erased.status, 204);
     let after = app
-        .send(Method::GET, &format!("/v1/users/{a}/locations"), Some(&ta), None)
+        .send(
+            Method::GET,
+            &format!("/v1/users/{a}/locations"),
+            Some(&ta),
+            None,
+        )
         .await;
     assert_eq!(after.body["locations"], json!([]));
 }
@@ -522,9 +695,7 @@ async fn nearby_random_person(backend: Backend) {
     );
     // c has not opted in: it neither sees nor is seen.
     cc.init(HELSINKI).await;
-    let opt_in = |at: (f64, f64)| {
-        json!({"type": "init", "latitude": at.0, "longitude": at.1, "timestamp": now_s(), "nearby_random": true})
-    };
+    let opt_in = |at: (f64, f64)| json!({"type": "init", "latitude": at.0, "longitude": at.1, "timestamp": now_s(), "nearby_random": true});
     ca.send(opt_in(HELSINKI)).await;
     assert_eq!(ca.recv().await["type"], "nearby_friends");
     let b_at = north_of(HELSINKI, 1_500.0);
@@ -532,7 +703,10 @@ async fn nearby_random_person(backend: Backend) {
     assert_eq!(cb.recv().await["type"], "nearby_friends");
     let person = ca.recv().await;
     assert_eq!(person["type"], "nearby_person", "{person}");
-    assert!(person.get("user_id").is_none(), "strangers never see a user id: {person}");
+    assert!(
+        person.get("user_id").is_none(),
+        "strangers never see a user id: {person}"
+    );
     // Rounded to about 100 m, never the exact fix.
     assert!((person["latitude"].as_f64().unwrap() - b_at.0).abs() <= 0.0005 + 1e-12);
     assert_ne!(person["latitude"].as_f64().unwrap(), b_at.0);
@@ -581,7 +755,10 @@ async fn draining_refuses_new_connections_closes_with_going_away_and_flushes_his
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 503)
         }
-        other => panic!("a new connection while draining must be refused: {:?}", other.map(|_| ())),
+        other => panic!(
+            "a new connection while draining must be refused: {:?}",
+            other.map(|_| ())
+        ),
     }
     let code = ca.close_code(Duration::from_secs(5)).await;
     assert_eq!(code, Some(CloseCode::Away));
@@ -594,7 +771,8 @@ async fn draining_refuses_new_connections_closes_with_going_away_and_flushes_his
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_redis_see_each_others_users() {
-    let database = crate::helpers::fresh_postgres_database(&crate::helpers::test_database_url()).await;
+    let database =
+        crate::helpers::fresh_postgres_database(&crate::helpers::test_database_url()).await;
     let prefix = format!("shared{}", rand::random::<u32>());
     let options = Options {
         database_url: Some(database),

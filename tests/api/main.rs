@@ -7,6 +7,7 @@ mod cli;
 mod dataset;
 mod faults;
 mod friends;
+mod friends_ring;
 mod helpers;
 mod nav;
 mod ops;

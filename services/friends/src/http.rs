@@ -1,8 +1,8 @@
 //! The nearby-friends HTTP boundary: users, friendships, location history, and the
 //! WebSocket upgrade.
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +22,10 @@ pub fn router(state: FriendsState) -> Router {
     Router::new()
         .route("/v1/users", post(create_user))
         .route("/v1/friends", get(list_friends).post(add_friend))
-        .route("/v1/friends/{friend_id}", axum::routing::delete(remove_friend))
+        .route(
+            "/v1/friends/{friend_id}",
+            axum::routing::delete(remove_friend),
+        )
         .route(
             "/v1/users/{id}/locations",
             get(location_history).delete(delete_location_history),
@@ -37,8 +40,23 @@ pub fn router(state: FriendsState) -> Router {
         title = "Nearby friends",
         description = "Users, mutual friendships, location history, and live friend locations over the WebSocket `/v1/ws/friends`."
     ),
-    paths(create_user, list_friends, add_friend, remove_friend, location_history, delete_location_history, upgrade),
-    components(schemas(NewUser, User, FriendsResponse, NewFriend, HistoryResponse, HistoryPoint))
+    paths(
+        create_user,
+        list_friends,
+        add_friend,
+        remove_friend,
+        location_history,
+        delete_location_history,
+        upgrade
+    ),
+    components(schemas(
+        NewUser,
+        User,
+        FriendsResponse,
+        NewFriend,
+        HistoryResponse,
+        HistoryPoint
+    ))
 )]
 pub struct ApiDoc;
 
@@ -116,7 +134,9 @@ async fn create_user(
             "name must have 1 to {MAX_NAME_CHARS} characters"
         )));
     }
-    let user = store::create_user(&state.backends.db, name).await.map_err(db_error)?;
+    let user = store::create_user(&state.backends.db, name)
+        .await
+        .map_err(db_error)?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 

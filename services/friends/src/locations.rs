@@ -143,7 +143,10 @@ mod tests {
             written_ms: 42,
         };
         cache.set(1, fix).await.unwrap();
-        assert_eq!(cache.get_many(&[2, 1]).await.unwrap(), vec![None, Some(fix)]);
+        assert_eq!(
+            cache.get_many(&[2, 1]).await.unwrap(),
+            vec![None, Some(fix)]
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(cache.get_many(&[1]).await.unwrap(), vec![None]);
     }

@@ -51,10 +51,13 @@ pub enum Event {
 /// server without limit (updates are at-most-once: overflow is dropped and counted).
 pub type Inbox = mpsc::Sender<Arc<Event>>;
 
+/// The local subscribers of one channel.
+type Subscribers = Vec<(ConnId, Inbox)>;
+
 /// The local subscribers of every channel.
 #[derive(Default)]
 pub struct Hub {
-    channels: RwLock<FxHashMap<Arc<str>, Vec<(ConnId, Inbox)>>>,
+    channels: RwLock<FxHashMap<Arc<str>, Subscribers>>,
 }
 
 impl Hub {
@@ -110,8 +113,10 @@ impl Hub {
         for (_, inbox) in subs {
             match inbox.try_send(event.clone()) {
                 Ok(()) => delivered += 1,
-                Err(_) => metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
-                    .increment(1),
+                Err(_) => {
+                    metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
+                        .increment(1)
+                }
             }
         }
         delivered
@@ -119,7 +124,10 @@ impl Hub {
 
     /// Channels with at least one local subscriber.
     pub fn channel_count(&self) -> usize {
-        self.channels.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.channels
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     fn deliver_raw(&self, channel: &[u8], payload: &[u8]) {
@@ -450,14 +458,16 @@ fn connect(server: &str, hub: &Arc<Hub>) -> anyhow::Result<ConnectionManager> {
         .set_connection_timeout(Some(Duration::from_millis(500)))
         .set_response_timeout(Some(Duration::from_secs(1)))
         .set_number_of_retries(1)
-        .set_push_sender(move |info: PushInfo| -> Result<(), std::convert::Infallible> {
-            if info.kind == PushKind::Message
-                && let [Value::BulkString(channel), Value::BulkString(payload)] = &info.data[..]
-            {
-                hub.deliver_raw(channel, payload);
-            }
-            Ok(())
-        })
+        .set_push_sender(
+            move |info: PushInfo| -> Result<(), std::convert::Infallible> {
+                if info.kind == PushKind::Message
+                    && let [Value::BulkString(channel), Value::BulkString(payload)] = &info.data[..]
+                {
+                    hub.deliver_raw(channel, payload);
+                }
+                Ok(())
+            },
+        )
         .set_automatic_resubscription();
     ConnectionManager::new_lazy_with_config(client, config)
         .with_context(|| format!("configuring the connection to {server}"))

@@ -94,7 +94,11 @@ mod tests {
         let mut counts = std::collections::HashMap::new();
         for channel in channels() {
             let owner = ring.owner(&channel).unwrap();
-            assert_eq!(owner, again.owner(&channel).unwrap(), "order must not matter");
+            assert_eq!(
+                owner,
+                again.owner(&channel).unwrap(),
+                "order must not matter"
+            );
             *counts.entry(owner.to_string()).or_insert(0usize) += 1;
         }
         assert_eq!(counts.len(), 4);
@@ -111,7 +115,10 @@ mod tests {
         let added = &servers(4)[3];
         let mut moved = 0;
         for channel in channels() {
-            let (a, b) = (before.owner(&channel).unwrap(), after.owner(&channel).unwrap());
+            let (a, b) = (
+                before.owner(&channel).unwrap(),
+                after.owner(&channel).unwrap(),
+            );
             if a != b {
                 assert_eq!(b, added, "a channel moved between old servers");
                 moved += 1;
@@ -128,7 +135,10 @@ mod tests {
         new[1] = "redis://10.0.0.99:6379".into();
         let (before, after) = (Ring::new(&old, 160), Ring::new(&new, 160));
         for channel in channels() {
-            let (a, b) = (before.owner(&channel).unwrap(), after.owner(&channel).unwrap());
+            let (a, b) = (
+                before.owner(&channel).unwrap(),
+                after.owner(&channel).unwrap(),
+            );
             if a != old[1] {
                 assert_eq!(a, b, "{channel} was not on the replaced server but moved");
             } else {

@@ -185,7 +185,11 @@ impl FriendsState {
     pub async fn drain(&self) {
         self.draining.send_replace(true);
         let grace = Duration::from_secs_f64(self.config.drain_grace_s);
-        tracing::info!(open = self.open_connections(), ?grace, "draining WebSockets");
+        tracing::info!(
+            open = self.open_connections(),
+            ?grace,
+            "draining WebSockets"
+        );
         let deadline = tokio::time::Instant::now() + grace;
         while self.open_connections() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -204,7 +208,11 @@ impl FriendsState {
 async fn connect_pubsub(backends: &Backends, config: &FriendsConfig) -> anyhow::Result<PubSub> {
     let mut servers = url_list(config.pubsub_redis_urls.as_deref());
     if servers.is_empty()
-        && let Some(url) = backends.config.redis_url.as_deref().filter(|u| !u.is_empty())
+        && let Some(url) = backends
+            .config
+            .redis_url
+            .as_deref()
+            .filter(|u| !u.is_empty())
     {
         servers.push(url.to_string());
     }

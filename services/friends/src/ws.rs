@@ -217,7 +217,11 @@ async fn send_all(socket: &mut WebSocket, out: &mut Vec<ServerFrame>) -> Result<
     socket.flush().await
 }
 
-fn validate_fix(latitude: f64, longitude: f64, timestamp: Option<f64>) -> Result<(LatLon, f64), String> {
+fn validate_fix(
+    latitude: f64,
+    longitude: f64,
+    timestamp: Option<f64>,
+) -> Result<(LatLon, f64), String> {
     if !latitude.is_finite() || !(-90.0..=90.0).contains(&latitude) {
         return Err("latitude must be within [-90, 90]".into());
     }
@@ -229,7 +233,13 @@ fn validate_fix(latitude: f64, longitude: f64, timestamp: Option<f64>) -> Result
     if !timestamp.is_finite() || timestamp < 0.0 || timestamp > now + 86_400.0 {
         return Err("timestamp must be Unix seconds, not more than a day ahead".into());
     }
-    Ok((LatLon { lat: latitude, lon: longitude }, timestamp))
+    Ok((
+        LatLon {
+            lat: latitude,
+            lon: longitude,
+        },
+        timestamp,
+    ))
 }
 
 /// Distances are reported to the decimetre.
@@ -246,7 +256,10 @@ impl Connection {
         if text.len() > MAX_FRAME_TEXT {
             out.push(ServerFrame::error(
                 413,
-                format!("frame too large: {} bytes, at most {MAX_FRAME_TEXT}", text.len()),
+                format!(
+                    "frame too large: {} bytes, at most {MAX_FRAME_TEXT}",
+                    text.len()
+                ),
             ));
             return;
         }
@@ -263,7 +276,10 @@ impl Connection {
                 longitude,
                 timestamp,
                 nearby_random,
-            } => self.init(latitude, longitude, timestamp, nearby_random, out).await,
+            } => {
+                self.init(latitude, longitude, timestamp, nearby_random, out)
+                    .await
+            }
             ClientFrame::Location {
                 latitude,
                 longitude,
@@ -283,7 +299,10 @@ impl Connection {
         out: &mut Vec<ServerFrame>,
     ) {
         if self.here.is_some() {
-            out.push(ServerFrame::error(409, "init was already received; send location"));
+            out.push(ServerFrame::error(
+                409,
+                "init was already received; send location",
+            ));
             return;
         }
         let fix = match validate_fix(latitude, longitude, timestamp) {
@@ -294,7 +313,10 @@ impl Connection {
             Ok(ids) => ids,
             Err(err) => {
                 tracing::warn!(error = %err, "loading friends failed");
-                return out.push(ServerFrame::error(503, "the user database is unavailable; retry init"));
+                return out.push(ServerFrame::error(
+                    503,
+                    "the user database is unavailable; retry init",
+                ));
             }
         };
         self.state.take_update_slot(self.user_id);
@@ -331,11 +353,18 @@ impl Connection {
                 nearby.push(view);
             }
         }
-        nearby.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m).then(a.user_id.cmp(&b.user_id)));
+        nearby.sort_by(|a, b| {
+            a.distance_m
+                .total_cmp(&b.distance_m)
+                .then(a.user_id.cmp(&b.user_id))
+        });
         out.push(ServerFrame::NearbyFriends { friends: nearby });
         for &friend in &friend_ids {
             let channel = self.channel(friend);
-            self.state.pubsub.subscribe(&channel, self.id, &self.inbox).await;
+            self.state
+                .pubsub
+                .subscribe(&channel, self.id, &self.inbox)
+                .await;
         }
         if nearby_random {
             self.join_cells(fix.0).await;
@@ -374,7 +403,11 @@ impl Connection {
         for (friend, heard) in heard {
             self.show_or_hide(friend, &heard, out);
         }
-        if self.random.as_ref().is_some_and(|r| r.cell != Cell::containing(fix.0, CELL_LEN)) {
+        if self
+            .random
+            .as_ref()
+            .is_some_and(|r| r.cell != Cell::containing(fix.0, CELL_LEN))
+        {
             self.leave_cells().await;
             self.join_cells(fix.0).await;
         }
@@ -412,7 +445,12 @@ impl Connection {
             longitude: at.lon,
             timestamp,
         };
-        if let Err(err) = self.state.pubsub.publish(&self.channel(self.user_id), &event).await {
+        if let Err(err) = self
+            .state
+            .pubsub
+            .publish(&self.channel(self.user_id), &event)
+            .await
+        {
             tracing::warn!(error = %err, "publishing a location failed");
             out.push(ServerFrame::error(
                 503,
@@ -451,7 +489,10 @@ impl Connection {
         }
         self.friends.insert(friend_id);
         let channel = self.channel(friend_id);
-        self.state.pubsub.subscribe(&channel, self.id, &self.inbox).await;
+        self.state
+            .pubsub
+            .subscribe(&channel, self.id, &self.inbox)
+            .await;
         if let Ok(cached) = self.state.locations.get_many(&[friend_id]).await
             && let Some(Some(location)) = cached.first()
         {
@@ -628,7 +669,10 @@ impl Connection {
             .map(|c| cell_channel(&self.state.prefix, &c.to_string()))
             .collect();
         for channel in &channels {
-            self.state.pubsub.subscribe(channel, self.id, &self.inbox).await;
+            self.state
+                .pubsub
+                .subscribe(channel, self.id, &self.inbox)
+                .await;
         }
         let session = match &self.random {
             Some(random) => random.session,
@@ -668,7 +712,13 @@ mod tests {
             r#"{"type":"init","latitude":1.0,"longitude":2.0,"timestamp":3.0}"#,
         )
         .unwrap();
-        assert!(matches!(init, ClientFrame::Init { nearby_random: false, .. }));
+        assert!(matches!(
+            init,
+            ClientFrame::Init {
+                nearby_random: false,
+                ..
+            }
+        ));
         let err = serde_json::from_str::<ClientFrame>(r#"{"type":"teleport"}"#)
             .unwrap_err()
             .to_string();
@@ -696,6 +746,9 @@ mod tests {
                 "longitude": 2.0, "distance_m": 3.5, "timestamp": 4.0})
         );
         let left = serde_json::to_value(ServerFrame::FriendLeft { user_id: 9 }).unwrap();
-        assert_eq!(left, serde_json::json!({"type": "friend_left", "user_id": 9}));
+        assert_eq!(
+            left,
+            serde_json::json!({"type": "friend_left", "user_id": 9})
+        );
     }
 }
