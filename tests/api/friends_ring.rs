@@ -3,7 +3,6 @@
 //! One Redis server is killed and replaced in etcd by a fresh one: deliveries for its
 //! channels resume within 5 s with no WebSocket reconnect, and the others never stop.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use friends::discovery::Etcd;
@@ -11,67 +10,7 @@ use friends::ring::Ring;
 use serde_json::Value;
 
 use crate::friends::{HELSINKI, WsClient, befriend, create_user, friends_options, north_of};
-use crate::helpers::{Backend, Options, RedisServer, free_port, spawn_app_with};
-
-/// A throwaway single-member etcd on free ports, killed on drop.
-pub struct EtcdServer {
-    child: Child,
-    pub url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl EtcdServer {
-    pub async fn start() -> EtcdServer {
-        let binary = std::env::var("GEO_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("http://127.0.0.1:{}", free_port());
-        let peer = format!("http://127.0.0.1:{}", free_port());
-        let mut command = Command::new(&binary);
-        command
-            .arg("--name=default")
-            .arg(format!("--data-dir={}", dir.path().join("data").display()))
-            .arg(format!("--listen-client-urls={url}"))
-            .arg(format!("--advertise-client-urls={url}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=default={peer}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // etcd refuses to start when an ETCD_* variable duplicates a flag.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCD_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {binary} ({e}); run ./scripts/test.sh"));
-        let server = EtcdServer {
-            child,
-            url,
-            _dir: dir,
-        };
-        let etcd = Etcd::new(&server.url).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while etcd.get("/ready").await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "etcd did not start on {}",
-                server.url
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server
-    }
-}
-
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{Backend, EtcdServer, Options, RedisServer, free_port, spawn_app_with};
 
 const PAIRS: usize = 24;
 const VNODES: u32 = 160;
@@ -117,11 +56,14 @@ async fn round(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_a_dead_ring_server_moves_only_its_channels_without_reconnects() {
-    let etcd = EtcdServer::start().await;
+    let etcd_dir = tempfile::tempdir().unwrap();
+    let etcd_port = free_port();
+    let _etcd = EtcdServer::start(etcd_dir.path(), "etcd", etcd_port, free_port()).await;
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let mut redis: Vec<RedisServer> = (0..3).map(|_| RedisServer::start(free_port())).collect();
     let urls: Vec<String> = redis.iter().map(|r| r.url()).collect();
     let key = format!("/test/{}/pub_sub_ring", rand::random::<u32>());
-    Etcd::new(&etcd.url)
+    Etcd::new(&etcd_url)
         .unwrap()
         .put(&key, serde_json::to_string(&urls).unwrap().as_bytes())
         .await
@@ -135,7 +77,7 @@ async fn replacing_a_dead_ring_server_moves_only_its_channels_without_reconnects
         cache_prefix: Some(prefix.clone()),
         friends: Some(friends::FriendsConfig {
             location_min_interval_ms: 20,
-            pubsub_etcd_url: Some(etcd.url.clone()),
+            pubsub_etcd_url: Some(etcd_url.clone()),
             pubsub_ring_key: key.clone(),
             pubsub_ring_vnodes: VNODES,
             ..friends::FriendsConfig::default()
@@ -205,7 +147,7 @@ async fn replacing_a_dead_ring_server_moves_only_its_channels_without_reconnects
     let mut replaced = urls.clone();
     replaced[1] = fresh.url();
     let changed_at = Instant::now();
-    Etcd::new(&etcd.url)
+    Etcd::new(&etcd_url)
         .unwrap()
         .put(&key, serde_json::to_string(&replaced).unwrap().as_bytes())
         .await

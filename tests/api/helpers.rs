@@ -5,13 +5,15 @@
 //! `scripts/test.sh`; the machine's default servers are tried otherwise). A missing server
 //! fails the test: nothing is skipped silently.
 
+use std::fs::File;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use geostack::app::{App, ServerConfig, Service};
 use friends::FriendsConfig;
+use friends::discovery::Etcd;
+use geostack::app::{App, ServerConfig, Service};
 use kit::config::CommonConfig;
 use navigation::NavigationConfig;
 use proximity::{ProximityConfig, SearchEngine};
@@ -365,5 +367,75 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// One etcd process; killed on drop. Its data directory belongs to the test, so a new process
+/// can take over the same data (a restart).
+pub struct EtcdServer {
+    child: Child,
+    log: PathBuf,
+}
+
+impl EtcdServer {
+    /// Starts etcd on `dir/data`, logging to `dir/<name>.log`, and waits until it answers.
+    pub async fn start(dir: &Path, name: &str, client_port: u16, peer_port: u16) -> EtcdServer {
+        let binary = std::env::var("GEO_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
+        let client = format!("http://127.0.0.1:{client_port}");
+        let peer = format!("http://127.0.0.1:{peer_port}");
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(&binary);
+        command
+            .arg("--name=default")
+            .arg(format!("--data-dir={}", dir.join("data").display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=default={peer}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap());
+        // etcd also takes its flags from ETCD_* variables and refuses to start when one
+        // duplicates a flag given here.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ETCD_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary} ({e}); run ./scripts/test.sh"));
+        let mut server = EtcdServer { child, log };
+
+        let etcd = Etcd::new(&client).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Err(error) = etcd.get("/ready").await {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("etcd exited ({status}):\n{}", server.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not answer on {client} ({error:#}):\n{}",
+                server.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -5,6 +5,7 @@
 mod businesses;
 mod cli;
 mod dataset;
+mod discovery;
 mod faults;
 mod friends;
 mod friends_ring;

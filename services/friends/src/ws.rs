@@ -116,6 +116,21 @@ struct Heard {
     seen: Instant,
 }
 
+impl Heard {
+    /// A cached fix as if heard when it was written; `None` once it is older than `ttl`.
+    fn from_cache(location: &CachedLocation, now_ms: i64, ttl: Duration) -> Option<Heard> {
+        let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
+        (age < ttl).then(|| Heard {
+            at: LatLon {
+                lat: location.latitude,
+                lon: location.longitude,
+            },
+            timestamp: location.timestamp,
+            seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+        })
+    }
+}
+
 /// "Nearby random person" membership.
 struct RandomState {
     session: u64,
@@ -334,18 +349,8 @@ impl Connection {
         let now_ms = store::now_ms();
         let mut nearby = Vec::new();
         for (&friend, location) in friend_ids.iter().zip(cached) {
-            let Some(location) = location else { continue };
-            let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
-            if age >= self.ttl {
+            let Some(heard) = location.and_then(|l| Heard::from_cache(&l, now_ms, self.ttl)) else {
                 continue;
-            }
-            let heard = Heard {
-                at: LatLon {
-                    lat: location.latitude,
-                    lon: location.longitude,
-                },
-                timestamp: location.timestamp,
-                seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
             };
             self.heard.insert(friend, heard);
             if let Some(view) = self.view_if_near(friend, &heard) {
@@ -495,21 +500,12 @@ impl Connection {
             .await;
         if let Ok(cached) = self.state.locations.get_many(&[friend_id]).await
             && let Some(Some(location)) = cached.first()
+            && let Some(heard) = Heard::from_cache(location, store::now_ms(), self.ttl)
         {
-            let age = Duration::from_millis((store::now_ms() - location.written_ms).max(0) as u64);
-            if age < self.ttl {
-                let heard = Heard {
-                    at: LatLon {
-                        lat: location.latitude,
-                        lon: location.longitude,
-                    },
-                    timestamp: location.timestamp,
-                    seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
-                };
-                self.heard.insert(friend_id, heard);
-                self.visible.remove(&friend_id);
-                self.show_or_hide(friend_id, &heard, out);
-            }
+            self.heard.insert(friend_id, heard);
+            // The reply is due even if the friend was already shown.
+            self.visible.remove(&friend_id);
+            self.show_or_hide(friend_id, &heard, out);
         }
     }
 
