@@ -4,7 +4,7 @@
 
 use geo_core::{LatLon, haversine_m};
 use routing::astar::{Avoid, Hierarchy, SearchOptions, SnapPath, route_between};
-use routing::graph::COORD_SCALE;
+use routing::graph::e7_to_latlon;
 use routing::snap::{Snap, snap_where};
 use routing::tags::flags;
 use routing::{Mode, TileSource};
@@ -290,13 +290,6 @@ fn overlap_share<T: TileSource + ?Sized>(tiles: &T, candidate: &SnapPath, other:
     if total > 0.0 { shared / total } else { 1.0 }
 }
 
-fn point(e7: (i32, i32)) -> LatLon {
-    LatLon {
-        lat: f64::from(e7.0) / COORD_SCALE,
-        lon: f64::from(e7.1) / COORD_SCALE,
-    }
-}
-
 /// The part of a polyline between two fractions of its length.
 pub fn slice_shape(shape: &[LatLon], from: f64, to: f64) -> Vec<LatLon> {
     let lengths: Vec<f64> = shape.windows(2).map(|w| haversine_m(w[0], w[1])).collect();
@@ -351,7 +344,7 @@ fn planned_leg<T: TileSource + ?Sized>(
         let start = if i == 0 { path.start_fraction } else { 0.0 };
         let end = if i + 1 == n { path.end_fraction } else { 1.0 };
         let share = (end - start).max(0.0);
-        let shape: Vec<LatLon> = edge.shape().into_iter().map(point).collect();
+        let shape: Vec<LatLon> = edge.shape().into_iter().map(e7_to_latlon).collect();
         edges.push(RouteEdge {
             shape: slice_shape(&shape, start, end),
             length_m: f64::from(edge.length_m()) * share,

@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry;
 use geo_core::{LatLon, haversine_m};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
-use crate::graph::{COORD_SCALE, Graph};
+use crate::graph::{Graph, e7_to_latlon};
 use crate::ids::{GraphId, Level};
 use crate::mode::Mode;
 use crate::snap::Snap;
@@ -64,17 +64,10 @@ pub fn max_speed_kmh(tiles: &TileSet, mode: Mode) -> f64 {
     max
 }
 
-fn point(e7: (i32, i32)) -> LatLon {
-    LatLon {
-        lat: f64::from(e7.0) / COORD_SCALE,
-        lon: f64::from(e7.1) / COORD_SCALE,
-    }
-}
-
 /// Node coordinates of a node id, if its tile is loaded.
 pub fn coords<T: TileSource + ?Sized>(tiles: &T, node: GraphId) -> Option<LatLon> {
     let tile = tiles.tile_of(node)?;
-    (node.index() < tile.node_count()).then(|| point(tile.node_e7(node.index())))
+    (node.index() < tile.node_count()).then(|| e7_to_latlon(tile.node_e7(node.index())))
 }
 
 /// Least-cost path from node `source` to node `target` (any level's copy of either), or

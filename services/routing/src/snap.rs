@@ -4,7 +4,7 @@
 
 use geo_core::{EARTH_RADIUS_M, LatLon, haversine_m};
 
-use crate::graph::COORD_SCALE;
+use crate::graph::e7_to_latlon;
 use crate::ids::{GraphId, Level};
 use crate::mode::Mode;
 use crate::tile::EdgeRef;
@@ -46,16 +46,9 @@ fn project(p: LatLon, a: LatLon, b: LatLon) -> (f64, LatLon) {
     )
 }
 
-fn point(e7: (i32, i32)) -> LatLon {
-    LatLon {
-        lat: f64::from(e7.0) / COORD_SCALE,
-        lon: f64::from(e7.1) / COORD_SCALE,
-    }
-}
-
 /// The nearest point of `shape` to `p`: (distance, fraction of the shape's length, point).
 pub fn nearest_on_shape(p: LatLon, shape: &[(i32, i32)]) -> Option<(f64, f64, LatLon)> {
-    let points: Vec<LatLon> = shape.iter().map(|&e7| point(e7)).collect();
+    let points: Vec<LatLon> = shape.iter().map(|&e7| e7_to_latlon(e7)).collect();
     let lengths: Vec<f64> = points.windows(2).map(|w| haversine_m(w[0], w[1])).collect();
     let total: f64 = lengths.iter().sum();
     let mut best: Option<(f64, f64, LatLon)> = None;

@@ -7,7 +7,7 @@ use kit::ApiError;
 use kit::extract::AppQuery;
 use serde::{Deserialize, Serialize};
 
-use super::nav::MAX_TEXT_CHARS;
+use super::nav::bad;
 use crate::geocode;
 use crate::service::{NavState, Stop};
 
@@ -59,13 +59,6 @@ pub struct GeocodeResponse {
     pub results: Vec<GeocodeHit>,
 }
 
-fn bad(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid-request",
-        detail: detail.into(),
-    }
-}
-
 /// Forward or reverse geocoding over the places imported from OSM.
 #[utoipa::path(
     get,
@@ -96,9 +89,6 @@ pub(super) async fn geocode(
                     return Err(bad("address holds coordinates; use latlng=lat,lng"));
                 }
             };
-            if text.chars().count() > MAX_TEXT_CHARS {
-                return Err(bad("address is too long"));
-            }
             geocode::forward(db, &text, None, limit).await
         }
         (None, Some(latlng)) => match super::parse_stop("latlng", latlng)? {

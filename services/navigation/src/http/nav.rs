@@ -45,7 +45,8 @@ pub struct NavParams {
     pub exact: Option<String>,
 }
 
-fn bad(detail: impl Into<String>) -> ApiError {
+/// Google's `INVALID_REQUEST`, as a 400 problem (shared with geocoding).
+pub(super) fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::BadRequest {
         code: "invalid-request",
         detail: detail.into(),
