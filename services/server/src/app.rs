@@ -4,16 +4,17 @@
 use std::future::Future;
 
 use axum::Router;
+use friends::FriendsConfig;
 use kit::Backends;
 use kit::config::CommonConfig;
-use friends::FriendsConfig;
 use navigation::NavigationConfig;
 use proximity::ProximityConfig;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
-/// A service that can be mounted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A service that can be mounted (the names `SERVICES` takes: `proximity`, `friends`,
+/// `navigation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Service {
     Proximity,
     Friends,

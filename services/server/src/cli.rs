@@ -25,13 +25,84 @@ pub struct Cli {
     pub command: Option<Command>,
     /// Settings for `serve`, which runs when no command is given.
     #[command(flatten)]
-    pub serve: ServerConfig,
+    pub serve: ServeArgs,
 }
 
+/// The settings of `serve`: which services to mount, and the server's configuration.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Services to mount, comma-separated: `proximity`, `friends`, `navigation`. Unset or
+    /// empty: every service of this binary (`geostack` has all three; the `proximity`,
+    /// `friends` and `navigation` binaries one each, and refuse the others). A service left
+    /// out builds no state, loads no sample data and answers none of its routes, so one
+    /// binary can run any one tier of a split deployment.
+    #[arg(long, env = "SERVICES", value_parser = parse_services)]
+    pub services: Option<ServiceList>,
+    #[command(flatten)]
+    pub config: ServerConfig,
+}
+
+/// The parsed value of `SERVICES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceList(pub Vec<Service>);
+
+fn parse_services(text: &str) -> Result<ServiceList, String> {
+    use clap::ValueEnum;
+    text.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            Service::from_str(name, true).map_err(|_| {
+                format!("unknown service `{name}`: expected proximity, friends or navigation")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(ServiceList)
+}
+
+fn service_name(service: Service) -> &'static str {
+    match service {
+        Service::Proximity => "proximity",
+        Service::Friends => "friends",
+        Service::Navigation => "navigation",
+    }
+}
+
+impl ServeArgs {
+    /// The services to mount: `SERVICES` within `available` (in `available`'s order), or
+    /// all of `available` when `SERVICES` is unset. Naming a service this binary does not
+    /// have is an error, not a silent no-op.
+    pub fn select(&self, available: &[Service]) -> anyhow::Result<Vec<Service>> {
+        let wanted = match &self.services {
+            Some(list) if !list.0.is_empty() => &list.0,
+            _ => return Ok(available.to_vec()),
+        };
+        for &service in wanted {
+            anyhow::ensure!(
+                available.contains(&service),
+                "SERVICES names {}, which this binary does not serve (it serves: {})",
+                service_name(service),
+                available
+                    .iter()
+                    .map(|&s| service_name(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(available
+            .iter()
+            .copied()
+            .filter(|s| wanted.contains(s))
+            .collect())
+    }
+}
+
+// `Serve` carries every server setting; the value is parsed once at start-up.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server (the default).
-    Serve(ServerConfig),
+    Serve(ServeArgs),
     /// Load data into the configured stores.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -87,7 +158,7 @@ pub struct TokenArgs {
 pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.serve, services).await,
-        Some(Command::Serve(config)) => serve(config, services).await,
+        Some(Command::Serve(args)) => serve(args, services).await,
         Some(Command::Import(ImportCommand::Businesses(args))) => import_businesses(args).await,
         Some(Command::Import(ImportCommand::Roads(args))) => crate::roads::import_roads(args).await,
         Some(Command::Tiles(command)) => crate::roads::tiles(command).await,
@@ -100,9 +171,10 @@ pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: ServerConfig, services: &[Service]) -> anyhow::Result<()> {
-    kit::telemetry::init_tracing(&config.common.log_format);
-    let app = App::build(config, services).await?;
+async fn serve(args: ServeArgs, available: &[Service]) -> anyhow::Result<()> {
+    kit::telemetry::init_tracing(&args.config.common.log_format);
+    let services = args.select(available)?;
+    let app = App::build(args.config, &services).await?;
     app.run_until_stopped().await
 }
 
@@ -154,4 +226,37 @@ async fn import_businesses(args: ImportBusinessesArgs) -> anyhow::Result<()> {
     }
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Some(Command::Serve(args)) => args,
+            other => panic!("expected serve, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn services_select_within_the_binary() {
+        let all = crate::app::ALL_SERVICES;
+        let args = serve_args(&["geostack", "serve"]);
+        assert_eq!(args.select(all).unwrap(), all.to_vec());
+        let args = serve_args(&["geostack", "serve", "--services", "navigation,friends"]);
+        // The binary's order, not the list's.
+        assert_eq!(
+            args.select(all).unwrap(),
+            vec![Service::Friends, Service::Navigation]
+        );
+        let err = args.select(&[Service::Friends]).unwrap_err().to_string();
+        assert!(err.contains("names navigation"), "{err}");
+        assert!(Cli::try_parse_from(["geostack", "serve", "--services", "maps"]).is_err());
+        // Empty (as `SERVICES=` gives) means unset; spaces are allowed.
+        let args = serve_args(&["geostack", "serve", "--services", ""]);
+        assert_eq!(args.select(all).unwrap(), all.to_vec());
+        let args = serve_args(&["geostack", "serve", "--services", " friends , "]);
+        assert_eq!(args.select(all).unwrap(), vec![Service::Friends]);
+    }
 }

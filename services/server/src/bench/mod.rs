@@ -1,4 +1,5 @@
-//! `bench <nearby|import>`: benchmarks, each against its anchors in the same run.
+//! `bench <nearby|import|route|friends>`: benchmarks, each against its anchors or targets in
+//! the same run.
 //!
 //! `bench nearby` generates seeded synthetic businesses ([`proximity::synth`]) at each size,
 //! picks query centres in dense areas, and runs the same centres through every engine:
@@ -23,7 +24,22 @@
 //! osm2pgrouting's seconds, peak RSS and `ways` rows, the speed-up), a summary table, and
 //! PASS/MISS lines for the import issue's targets (>= 10x osm2pgrouting on every extract,
 //! Porto in < 5 s and < 1 GiB peak, tiles smaller than the input).
+//!
+//! `bench route` times route planning on real extracts (in process, HTTP, exact mode) against
+//! pgRouting, and 1,000 km routes on a synthetic country.
+//!
+//! `bench friends` ([`friends`]) runs the nearby-friends service as a child process (`serve`
+//! with `SERVICES=friends`) under `--clients` simulated users over real WebSockets, spread
+//! over several client processes (the hidden `bench friends-client`, which the benchmark
+//! starts itself), each user with `--friends` friends from a seeded synthetic social graph in
+//! a city-sized square and an update every `--interval-ms`. It measures, on the embedded
+//! default and on a three-server Redis ring with PostgreSQL: time to connect everyone, server
+//! RSS per idle connection, then over a steady-state window updates/s, deliveries/s,
+//! end-to-end latency (send -> friend receives) p50/p99, server CPU and RSS, connections
+//! held, Redis and client CPU, and the drain time after SIGTERM; it prints a table per
+//! deployment and PASS/MISS lines for the nearby-friends issue's targets.
 
+mod friends;
 mod http;
 mod import;
 mod inprocess;
@@ -57,6 +73,14 @@ pub enum BenchCommand {
     /// Route planning on real extracts (in process, HTTP, exact mode) vs pgRouting's
     /// pgr_dijkstra and pgr_aStar, and 1,000 km routes on a synthetic country.
     Route(route::RouteArgs),
+    /// Nearby friends: M simulated clients over real WebSockets (several client processes)
+    /// against the server as a child process, on the embedded default and on a 3-server Redis
+    /// ring: connections held, updates/s, deliveries/s, latency p50/p99, CPU, RSS per
+    /// connection, drain time.
+    Friends(friends::FriendsArgs),
+    /// One client process of `bench friends` (started by it).
+    #[command(hide = true)]
+    FriendsClient(friends::ClientArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,6 +147,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Nearby(args) => nearby(args).await,
         BenchCommand::Import(args) => import::run(args).await,
         BenchCommand::Route(args) => route::run(args).await,
+        BenchCommand::Friends(args) => friends::run(args).await,
+        BenchCommand::FriendsClient(args) => friends::client(args).await,
     }
 }
 

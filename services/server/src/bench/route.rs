@@ -206,11 +206,7 @@ fn road_points(cache: &TileCache, version: &LoadedVersion) -> Vec<LatLon> {
     {
         if let Some(tile) = view.get(entry.level, entry.id) {
             for n in 0..tile.node_count() {
-                let (lat, lon) = tile.node_e7(n);
-                out.push(LatLon {
-                    lat: f64::from(lat) / 1e7,
-                    lon: f64::from(lon) / 1e7,
-                });
+                out.push(routing::graph::e7_to_latlon(tile.node_e7(n)));
             }
         }
     }
