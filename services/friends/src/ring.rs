@@ -2,8 +2,10 @@
 //!
 //! Each server owns `vnodes` points on a 64-bit circle; a channel belongs to the first point
 //! at or after its hash. Adding a server takes about 1/N of the channels, all from the
-//! others; removing one moves only its own channels. The hash has fixed constants, so every
-//! process (and every build) agrees on the owner.
+//! others; removing one moves only its own channels. Replacing one therefore moves its
+//! channels plus about 1/N taken from the others by the newcomer, never any between
+//! survivors. The hash has fixed constants, so every process (and every build) agrees on
+//! the owner.
 
 /// 64-bit FNV-1a, then a SplitMix64 finaliser so that similar names spread evenly.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
@@ -129,22 +131,31 @@ mod tests {
     }
 
     #[test]
-    fn replacing_a_server_moves_only_its_channels() {
+    fn replacing_a_server_moves_its_channels_and_takes_only_to_the_new_one() {
+        // A replacement is a removal plus an addition: the dead server's channels all move,
+        // and the only others that move go to the new server (about 1/N of them).
         let old = servers(3);
         let mut new = old.clone();
         new[1] = "redis://10.0.0.99:6379".into();
         let (before, after) = (Ring::new(&old, 160), Ring::new(&new, 160));
+        let mut taken = 0;
         for channel in channels() {
             let (a, b) = (
                 before.owner(&channel).unwrap(),
                 after.owner(&channel).unwrap(),
             );
-            if a != old[1] {
-                assert_eq!(a, b, "{channel} was not on the replaced server but moved");
-            } else {
+            if a == old[1] {
                 assert_ne!(b, old[1]);
+            } else if a != b {
+                assert_eq!(b, new[1], "{channel} moved between surviving servers");
+                taken += 1;
             }
         }
+        let share = taken as f64 / channels().len() as f64;
+        assert!(
+            share < 0.3,
+            "the new server took {share} from the survivors"
+        );
     }
 
     #[test]
