@@ -207,7 +207,7 @@ async fn remove_friend(
         let event = Event::Unfriended { user_id, friend_id };
         if let Err(err) = state
             .pubsub
-            .publish(&user_channel(&state.prefix, user_id), &event)
+            .publish_confirmed(&user_channel(&state.prefix, user_id), &event)
             .await
         {
             tracing::warn!(error = %err, "announcing an unfriend failed");

@@ -9,6 +9,7 @@
 //! keeps one Redis subscription per channel however many of its connections want it, so a
 //! message crosses the network once per process and is fanned out here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -153,6 +154,10 @@ pub enum PubSubError {
         server: String,
         source: redis::RedisError,
     },
+    #[error("pub/sub server {server} did not take the last publishes; it looks down")]
+    Down { server: String },
+    #[error("pub/sub server {server} is behind: {PUBLISH_QUEUE} publishes are waiting")]
+    Backlog { server: String },
     #[error("the pub/sub ring has no servers")]
     EmptyRing,
 }
@@ -162,6 +167,8 @@ pub enum PubSubError {
 pub struct PubSub {
     hub: Arc<Hub>,
     transport: Transport,
+    /// In process only: the Redis publishers count what the server took.
+    published: metrics::Counter,
 }
 
 #[derive(Clone)]
@@ -176,6 +183,7 @@ impl PubSub {
         PubSub {
             hub: Arc::new(Hub::default()),
             transport: Transport::InProcess,
+            published: metrics::counter!("friends_published_total"),
         }
     }
 
@@ -187,6 +195,7 @@ impl PubSub {
         let pubsub = PubSub {
             hub,
             transport: Transport::Redis(ring.clone()),
+            published: metrics::Counter::noop(),
         };
         tokio::spawn(retry_failed_subscriptions(Arc::downgrade(&ring)));
         Ok(pubsub)
@@ -222,14 +231,24 @@ impl PubSub {
         }
     }
 
-    pub async fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
-        metrics::counter!("friends_published_total").increment(1);
+    /// Never waits: in process the event is handed over, on Redis it is queued.
+    pub fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
         match &self.transport {
             Transport::InProcess => {
+                self.published.increment(1);
                 self.hub.deliver(channel, Arc::new(event.clone()));
                 Ok(())
             }
-            Transport::Redis(ring) => ring.publish(channel, event).await,
+            Transport::Redis(ring) => ring.publish(channel, event),
+        }
+    }
+
+    /// Publishes and waits until the server has taken the event: for events that must not
+    /// be overtaken by later ones (an unfriend before the next location).
+    pub async fn publish_confirmed(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
+        match &self.transport {
+            Transport::InProcess => self.publish(channel, event),
+            Transport::Redis(ring) => ring.publish_confirmed(channel, event).await,
         }
     }
 
@@ -259,11 +278,16 @@ impl PubSub {
         let mut down = Vec::new();
         for (server, conn) in &state.conns {
             let mut conn = conn.clone();
-            let pong = tokio::time::timeout(
-                Duration::from_secs(1),
-                redis::cmd("PING").query_async::<String>(&mut conn),
-            )
-            .await;
+            let pong = ring
+                .io
+                .run(async move {
+                    tokio::time::timeout(
+                        Duration::from_secs(1),
+                        redis::cmd("PING").query_async::<String>(&mut conn),
+                    )
+                    .await
+                })
+                .await;
             match pong {
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => down.push((server.clone(), err.to_string())),
@@ -274,10 +298,69 @@ impl PubSub {
     }
 }
 
-/// The current ring and a connection to each of its servers.
+/// The current ring and a connection and a publisher for each of its servers.
 struct RingState {
     ring: Ring,
     conns: FxHashMap<String, ConnectionManager>,
+    publishers: FxHashMap<String, Publisher>,
+}
+
+/// Publishes waiting for one server, beyond which a publish fails at once.
+const PUBLISH_QUEUE: usize = 8192;
+/// Most publishes sent in one pipeline.
+const PUBLISH_BATCH: usize = 256;
+
+/// The publishes of one server, queued and sent in pipelines by one task: a burst of updates
+/// costs one round trip, and no WebSocket waits for Redis to answer.
+#[derive(Clone)]
+struct Publisher {
+    queue: mpsc::Sender<(String, Vec<u8>)>,
+    /// Whether the last pipeline succeeded. While it did not, publishes still queue (one
+    /// success brings the server back) but report the outage to the sender.
+    up: Arc<AtomicBool>,
+}
+
+impl Publisher {
+    fn spawn(io: &IoRuntime, server: &str, conn: ConnectionManager) -> Publisher {
+        let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let up = Arc::new(AtomicBool::new(true));
+        io.handle
+            .spawn(run_publisher(server.to_string(), conn, rx, up.clone()));
+        Publisher { queue, up }
+    }
+}
+
+/// Ends when the server leaves the ring (its queue's senders are dropped).
+async fn run_publisher(
+    server: String,
+    mut conn: ConnectionManager,
+    mut queue: mpsc::Receiver<(String, Vec<u8>)>,
+    up: Arc<AtomicBool>,
+) {
+    let published = metrics::counter!("friends_published_total");
+    let failed = metrics::counter!("friends_publish_failed_total");
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while queue.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let n = batch.len() as u64;
+        let mut pipe = redis::pipe();
+        for (channel, payload) in batch.drain(..) {
+            pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        }
+        match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                published.increment(n);
+                if !up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(%server, "pub/sub server takes publishes again");
+                }
+            }
+            Err(err) => {
+                failed.increment(n);
+                if up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(%server, error = %err, "publishing failed; live updates on its channels stop");
+                }
+            }
+        }
+    }
 }
 
 impl RingState {
@@ -295,15 +378,65 @@ struct RedisRing {
     changing: tokio::sync::Mutex<()>,
     /// Channels wanted here whose subscription failed; retried every second.
     failed: Mutex<FxHashSet<Arc<str>>>,
+    io: IoRuntime,
+}
+
+/// A thread and runtime of its own for the Redis connections (their reader tasks, which
+/// also fan pushed messages out into the hub), the publishers and every command. On the
+/// WebSocket runtime they queued behind thousands of busy connection tasks: under load
+/// Redis sat idle while replies timed out.
+struct IoRuntime {
+    handle: tokio::runtime::Handle,
+    /// Dropping it ends the runtime's thread.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl IoRuntime {
+    fn start() -> anyhow::Result<IoRuntime> {
+        use anyhow::Context;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the pub/sub I/O runtime")?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("pubsub-io".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                })
+            })
+            .context("starting the pub/sub I/O thread")?;
+        Ok(IoRuntime {
+            handle,
+            _stop: stop,
+        })
+    }
+
+    /// Runs `work` on the I/O runtime and waits for it.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        match self.handle.spawn(work).await {
+            Ok(value) => value,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
+    }
 }
 
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl RedisRing {
     fn new(hub: Arc<Hub>, vnodes: u32, servers: &[String]) -> anyhow::Result<Arc<RedisRing>> {
+        let io = IoRuntime::start()?;
         let mut conns = FxHashMap::default();
+        let mut publishers = FxHashMap::default();
         for server in servers {
-            conns.insert(server.clone(), connect(server, &hub)?);
+            let conn = connect(server, &hub)?;
+            publishers.insert(server.clone(), Publisher::spawn(&io, server, conn.clone()));
+            conns.insert(server.clone(), conn);
         }
         Ok(Arc::new(RedisRing {
             hub,
@@ -311,9 +444,11 @@ impl RedisRing {
             state: ArcSwap::from_pointee(RingState {
                 ring: Ring::new(servers, vnodes),
                 conns,
+                publishers,
             }),
             changing: tokio::sync::Mutex::new(()),
             failed: Mutex::new(FxHashSet::default()),
+            io,
         }))
     }
 
@@ -332,7 +467,13 @@ impl RedisRing {
             self.note_failed(channel, true);
             return;
         };
-        let result = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.subscribe(channel)).await;
+        let owned = channel.to_string();
+        let result = self
+            .io
+            .run(
+                async move { tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.subscribe(owned)).await },
+            )
+            .await;
         match result {
             Ok(Ok(())) => self.note_failed(channel, false),
             Ok(Err(err)) => {
@@ -350,18 +491,37 @@ impl RedisRing {
         self.note_failed(channel, false);
         let state = self.state.load();
         if let Some((_, mut conn)) = state.owner(channel) {
-            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(channel)).await;
+            let channel = channel.to_string();
+            self.io
+                .run(async move {
+                    let _ =
+                        tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(channel)).await;
+                })
+                .await;
         }
     }
 
-    async fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
+    /// Queues the publish; an error says the owner is down or far behind.
+    fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
+        let state = self.state.load();
+        let server = state.ring.owner(channel).ok_or(PubSubError::EmptyRing)?;
+        let publisher = state.publishers.get(server).ok_or(PubSubError::EmptyRing)?;
+        let payload = serde_json::to_vec(event).expect("events serialise");
+        let server = || server.to_string();
+        match publisher.queue.try_send((channel.to_string(), payload)) {
+            Ok(()) if publisher.up.load(Ordering::Relaxed) => Ok(()),
+            Ok(()) => Err(PubSubError::Down { server: server() }),
+            Err(_) => Err(PubSubError::Backlog { server: server() }),
+        }
+    }
+
+    async fn publish_confirmed(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
         let state = self.state.load();
         let (server, mut conn) = state.owner(channel).ok_or(PubSubError::EmptyRing)?;
         let payload = serde_json::to_vec(event).expect("events serialise");
-        redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(payload)
-            .query_async::<i64>(&mut conn)
+        let command = redis::cmd("PUBLISH").arg(channel).arg(payload).clone();
+        self.io
+            .run(async move { command.query_async::<i64>(&mut conn).await })
             .await
             .map(|_| ())
             .map_err(|source| PubSubError::Redis {
@@ -378,14 +538,24 @@ impl RedisRing {
             return Ok(());
         }
         let mut conns = FxHashMap::default();
+        let mut publishers = FxHashMap::default();
         for server in ring.servers() {
-            let conn = match old.conns.get(server) {
-                Some(conn) => conn.clone(),
-                None => connect(server, &self.hub)?,
+            let (conn, publisher) = match (old.conns.get(server), old.publishers.get(server)) {
+                (Some(conn), Some(publisher)) => (conn.clone(), publisher.clone()),
+                _ => {
+                    let conn = connect(server, &self.hub)?;
+                    let publisher = Publisher::spawn(&self.io, server, conn.clone());
+                    (conn, publisher)
+                }
             };
             conns.insert(server.clone(), conn);
+            publishers.insert(server.clone(), publisher);
         }
-        let new = Arc::new(RingState { ring, conns });
+        let new = Arc::new(RingState {
+            ring,
+            conns,
+            publishers,
+        });
         // Publish the new ring first: a subscriber added from now on picks the new owner,
         // and one added before is in the hub, so the loop below moves it.
         self.state.store(new.clone());
@@ -410,7 +580,7 @@ impl RedisRing {
         );
         metrics::counter!("friends_ring_changes_total").increment(1);
         // The old owners may be dead: leave them in the background, without delaying anything.
-        tokio::spawn(async move {
+        self.io.handle.spawn(async move {
             for (mut conn, channel) in leaving {
                 let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(&*channel)).await;
             }
@@ -499,12 +669,12 @@ mod tests {
             user_id: 1,
             friend_id: 2,
         };
-        pubsub.publish("c", &event).await.unwrap();
+        pubsub.publish("c", &event).unwrap();
         assert_eq!(*rx1.recv().await.unwrap(), event);
         assert_eq!(*rx2.recv().await.unwrap(), event);
         assert!(rx2.try_recv().is_err(), "one delivery per connection");
         pubsub.unsubscribe("c", 1).await;
-        pubsub.publish("c", &event).await.unwrap();
+        pubsub.publish("c", &event).unwrap();
         assert!(rx1.try_recv().is_err());
         assert_eq!(*rx2.recv().await.unwrap(), event);
         pubsub.unsubscribe("c", 2).await;

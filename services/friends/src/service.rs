@@ -39,6 +39,27 @@ pub struct Inner {
     /// Set after the grace period: open connections close with "going away".
     closing: watch::Sender<bool>,
     open: AtomicUsize,
+    pub(crate) counters: Counters,
+}
+
+/// Handles of the counters bumped per update or per delivery, registered once: looking a
+/// counter up by name on every delivery showed in profiles.
+pub(crate) struct Counters {
+    pub updates: metrics::Counter,
+    pub rate_limited: metrics::Counter,
+    pub deliveries: metrics::Counter,
+    pub not_friend: metrics::Counter,
+}
+
+impl Counters {
+    fn register() -> Counters {
+        Counters {
+            updates: metrics::counter!("friends_updates_total"),
+            rate_limited: metrics::counter!("friends_updates_rate_limited_total"),
+            deliveries: metrics::counter!("friends_deliveries_total"),
+            not_friend: metrics::counter!("friends_events_dropped_total", "reason" => "not_friend"),
+        }
+    }
 }
 
 impl std::ops::Deref for FriendsState {
@@ -92,6 +113,7 @@ impl FriendsState {
                 draining: watch::Sender::new(false),
                 closing: watch::Sender::new(false),
                 open: AtomicUsize::new(0),
+                counters: Counters::register(),
             }),
         })
     }

@@ -146,6 +146,9 @@ struct Connection {
     here: Option<(LatLon, f64)>,
     friends: FxHashSet<i64>,
     heard: FxHashMap<i64, Heard>,
+    /// No heard friend expires before this; an early value only costs a spare wake-up, so
+    /// it is lowered on insert and recomputed only when it fires (not on every event).
+    deadline: Option<Instant>,
     visible: FxHashSet<i64>,
     random: Option<RandomState>,
     ttl: Duration,
@@ -167,12 +170,20 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
         here: None,
         friends: FxHashSet::default(),
         heard: FxHashMap::default(),
+        deadline: None,
         visible: FxHashSet::default(),
         random: None,
     };
     let mut out: Vec<ServerFrame> = Vec::new();
+    // One timer for the connection's life, moved only when the deadline changes.
+    let timer = tokio::time::sleep_until(far_future());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
-        let expiry = conn.next_expiry();
+        if conn.deadline != armed {
+            armed = conn.deadline;
+            timer.as_mut().reset(armed.unwrap_or_else(far_future));
+        }
         tokio::select! {
             frame = socket.recv() => {
                 match frame {
@@ -199,7 +210,10 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
                     }
                 }
             }
-            () = sleep_until(expiry) => conn.expire(&mut out),
+            () = &mut timer, if armed.is_some() => {
+                conn.expire(&mut out);
+                armed = None;
+            }
             _ = closing.changed() => {
                 let _ = socket
                     .send(Message::Close(Some(CloseFrame {
@@ -218,11 +232,8 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
     state.connection_closed();
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 async fn send_all(socket: &mut WebSocket, out: &mut Vec<ServerFrame>) -> Result<(), axum::Error> {
@@ -352,7 +363,7 @@ impl Connection {
             let Some(heard) = location.and_then(|l| Heard::from_cache(&l, now_ms, self.ttl)) else {
                 continue;
             };
-            self.heard.insert(friend, heard);
+            self.hear(friend, heard);
             if let Some(view) = self.view_if_near(friend, &heard) {
                 self.visible.insert(friend);
                 nearby.push(view);
@@ -374,7 +385,7 @@ impl Connection {
         if nearby_random {
             self.join_cells(fix.0).await;
         }
-        self.publish_fix(fix, out).await;
+        self.publish_fix(fix, out);
     }
 
     async fn location(
@@ -392,7 +403,7 @@ impl Connection {
             Err(detail) => return out.push(ServerFrame::error(400, detail)),
         };
         if !self.state.take_update_slot(self.user_id) {
-            metrics::counter!("friends_updates_rate_limited_total").increment(1);
+            self.state.counters.rate_limited.increment(1);
             return out.push(ServerFrame::error(
                 429,
                 format!(
@@ -416,7 +427,7 @@ impl Connection {
             self.leave_cells().await;
             self.join_cells(fix.0).await;
         }
-        self.publish_fix(fix, out).await;
+        self.publish_fix(fix, out);
     }
 
     /// History and cache: both are best effort and never block the live path for long.
@@ -440,10 +451,10 @@ impl Connection {
         if let Err(err) = self.state.locations.set(self.user_id, cached).await {
             tracing::debug!(error = %err, "location cache write failed");
         }
-        metrics::counter!("friends_updates_total").increment(1);
+        self.state.counters.updates.increment(1);
     }
 
-    async fn publish_fix(&self, (at, timestamp): (LatLon, f64), out: &mut Vec<ServerFrame>) {
+    fn publish_fix(&self, (at, timestamp): (LatLon, f64), out: &mut Vec<ServerFrame>) {
         let event = Event::Location {
             user_id: self.user_id,
             latitude: at.lat,
@@ -454,9 +465,9 @@ impl Connection {
             .state
             .pubsub
             .publish(&self.channel(self.user_id), &event)
-            .await
         {
-            tracing::warn!(error = %err, "publishing a location failed");
+            // The publisher logs the outage once; a line per update would flood the log.
+            tracing::debug!(error = %err, "publishing a location failed");
             out.push(ServerFrame::error(
                 503,
                 "live updates are unavailable right now; your location was saved",
@@ -471,7 +482,7 @@ impl Connection {
                 timestamp,
             };
             let channel = cell_channel(&self.state.prefix, &random.cell.to_string());
-            let _ = self.state.pubsub.publish(&channel, &event).await;
+            let _ = self.state.pubsub.publish(&channel, &event);
         }
     }
 
@@ -502,7 +513,7 @@ impl Connection {
             && let Some(Some(location)) = cached.first()
             && let Some(heard) = Heard::from_cache(location, store::now_ms(), self.ttl)
         {
-            self.heard.insert(friend_id, heard);
+            self.hear(friend_id, heard);
             // The reply is due even if the friend was already shown.
             self.visible.remove(&friend_id);
             self.show_or_hide(friend_id, &heard, out);
@@ -540,8 +551,7 @@ impl Connection {
                 // Checked again here, not only at subscription: an unfriend takes effect at
                 // once even if this process still holds the channel for someone else.
                 if !self.friends.contains(&user_id) || user_id == self.user_id {
-                    metrics::counter!("friends_events_dropped_total", "reason" => "not_friend")
-                        .increment(1);
+                    self.state.counters.not_friend.increment(1);
                     return;
                 }
                 let heard = Heard {
@@ -552,7 +562,7 @@ impl Connection {
                     timestamp,
                     seen: Instant::now(),
                 };
-                self.heard.insert(user_id, heard);
+                self.hear(user_id, heard);
                 self.forward(user_id, &heard, out);
             }
             Event::Unfriended { user_id, friend_id } => {
@@ -595,7 +605,7 @@ impl Connection {
         match self.view_if_near(friend, heard) {
             Some(view) => {
                 self.visible.insert(friend);
-                metrics::counter!("friends_deliveries_total").increment(1);
+                self.state.counters.deliveries.increment(1);
                 out.push(ServerFrame::FriendLocation(view));
             }
             None => {
@@ -634,8 +644,12 @@ impl Connection {
         })
     }
 
-    fn next_expiry(&self) -> Option<Instant> {
-        self.heard.values().map(|h| h.seen + self.ttl).min()
+    fn hear(&mut self, friend: i64, heard: Heard) {
+        let expires = heard.seen + self.ttl;
+        if self.deadline.is_none_or(|d| expires < d) {
+            self.deadline = Some(expires);
+        }
+        self.heard.insert(friend, heard);
     }
 
     /// Friends silent for the inactivity timeout are gone.
@@ -654,6 +668,7 @@ impl Connection {
                 out.push(ServerFrame::FriendLeft { user_id: friend });
             }
         }
+        self.deadline = self.heard.values().map(|h| h.seen + ttl).min();
     }
 
     async fn join_cells(&mut self, at: LatLon) {

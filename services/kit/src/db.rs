@@ -53,31 +53,28 @@ impl Db {
             anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:");
         };
         let options = AnyConnectOptions::from_str(&url).context("parsing DATABASE_URL")?;
-        let pool_options = match backend {
-            // SQLite takes one writer at a time; WAL lets readers go on meanwhile.
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; \
-                             PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                        )
-                        .await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        let max_connections = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
         };
-        let pool = pool_options
-            // An outage should turn into a quick 503, not a hung request.
-            .acquire_timeout(Duration::from_secs(3))
+        let pool = pool_options(backend, max_connections)
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
         let db = Db { pool, backend };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// A second pool on the same database with the same settings, for a component that
+    /// runs on a runtime of its own (a pool's connections belong to the runtime that opened
+    /// them). Connects lazily, so it must be called on that runtime.
+    pub fn own_pool(&self, max_connections: u32) -> Db {
+        let options = (*self.pool.connect_options()).clone();
+        Db {
+            pool: pool_options(self.backend, max_connections).connect_lazy_with(options),
+            backend: self.backend,
+        }
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -97,6 +94,27 @@ impl Db {
             .execute(&self.pool)
             .await
             .map(|_| ())
+    }
+}
+
+fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        // An outage should turn into a quick 503, not a hung request.
+        .acquire_timeout(Duration::from_secs(3));
+    match backend {
+        // SQLite takes one writer at a time; WAL lets readers go on meanwhile.
+        Backend::Sqlite => options.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; \
+                     PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
     }
 }
 

@@ -985,6 +985,7 @@ impl Report {
 const COUNTERS: &[&str] = &[
     "friends_updates_total",
     "friends_published_total",
+    "friends_publish_failed_total",
     "friends_deliveries_total",
     "friends_events_dropped_total",
     "friends_updates_rate_limited_total",
@@ -1547,7 +1548,9 @@ fn render(r: &Report, plan: &Plan, graph: &GraphStats) -> String {
         &mut out,
         "server counters in the window",
         format!(
-            "{} events dropped, {} updates rate-limited, {} history rows written, {} dropped",
+            "{} publishes failed, {} events dropped, {} updates rate-limited, \
+             {} history rows written, {} dropped",
+            thousands(counter("friends_publish_failed_total")),
             thousands(counter("friends_events_dropped_total")),
             thousands(counter("friends_updates_rate_limited_total")),
             thousands(counter("friends_history_written_total")),
