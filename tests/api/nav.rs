@@ -595,3 +595,43 @@ async fn no_tiles_is_unavailable() {
         ready.body
     );
 }
+
+/// A damaged contraction hierarchy is refused on load and routes come from the tiles: the
+/// same answer as from an intact version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_hierarchy_falls_back_to_tiles() {
+    let mut f = Fixture::new(CROSSING);
+    f.way("WXE", &["highway=residential", "name=Main"]);
+    f.way("NXS", &["highway=residential", "name=Cross"]);
+    f.way("WPNQETSRW", &["highway=residential", "name=Ring"]);
+    let intact_dir = tempfile::tempdir().unwrap();
+    let damaged_dir = tempfile::tempdir().unwrap();
+    publish_fixture(&f, damaged_dir.path()).await;
+    let tiles = damaged_dir.path().join("tiles/versions");
+    let version = std::fs::read_dir(&tiles).unwrap().next().unwrap().unwrap();
+    let hierarchy = version.path().join("ch/driving.bin");
+    let mut bytes = std::fs::read(&hierarchy).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&hierarchy, bytes).unwrap();
+    let damaged = nav_app(
+        Backend::Embedded,
+        NavigationConfig {
+            tiles_url: Some(damaged_dir.path().join("tiles").display().to_string()),
+            sample_data: PathBuf::new(),
+            ..NavigationConfig::default()
+        },
+    )
+    .await;
+    let intact = fixture_app(&f, intact_dir.path()).await;
+    let query = format!(
+        "origin={}&destination={}",
+        at(CROSSING, 'W'),
+        at(CROSSING, 'S')
+    );
+    let want = nav(&intact, &query).await;
+    let got = nav(&damaged, &query).await;
+    check_directions(&got, "DRIVING");
+    assert_eq!(leg_distance(&got), leg_distance(&want));
+    assert_eq!(step_names(&got), step_names(&want));
+}

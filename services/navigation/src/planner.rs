@@ -1,5 +1,6 @@
-//! Route planning: snap every stop, search each leg (hierarchically, falling back to the
-//! exact search when pruning loses the route), find alternatives by penalising the roads
+//! Route planning: snap every stop, search each leg (on the version's contraction hierarchy
+//! when the query is plain, else with the A*: hierarchically, falling back to the exact
+//! search when pruning loses the route), find alternatives by penalising the roads
 //! of routes already found, and turn paths into travelled pieces for directions.
 
 use geo_core::{LatLon, haversine_m};
@@ -96,6 +97,8 @@ pub struct PlanStats {
     pub searches: usize,
     /// Searches the hierarchy failed and the exact mode answered.
     pub fallbacks: usize,
+    /// Searches a contraction hierarchy answered (their settled nodes are not counted).
+    pub contracted: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -175,8 +178,19 @@ pub fn plan(
         penalty: 1.0,
     };
     let mut stats = PlanStats::default();
+    // Plain searches (no avoid, no penalties) are exact on the contraction hierarchy.
+    let contracted = (!options.exact && options.avoid == Avoid::default())
+        .then(|| tiles.contracted(mode))
+        .flatten();
     let mut search = |from: &Snap, to: &Snap, opts: &SearchOptions<'_>| {
         stats.searches += 1;
+        if opts.penalized.is_none()
+            && let Some(ch) = &contracted
+            && let Some(found) = ch.route(tiles, from, to)
+        {
+            stats.contracted += 1;
+            return storage_check(tiles).map(|()| found);
+        }
         let mut found = route_between(tiles, from, to, opts);
         if found.is_none() && opts.hierarchy.is_some() {
             stats.fallbacks += 1;

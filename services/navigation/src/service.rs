@@ -173,10 +173,12 @@ impl NavState {
         }
         let manifest = store.manifest(&name).await?;
         let serial = self.inner.serial.fetch_add(1, Ordering::Relaxed) + 1;
-        self.inner
-            .version
-            .store(Some(Arc::new(LoadedVersion::new(manifest, serial))));
+        let loaded = Arc::new(LoadedVersion::new(manifest, serial));
+        self.inner.version.store(Some(Arc::clone(&loaded)));
         self.inner.tiles.clear();
+        // Hierarchies are tens of MB for a city: read them now rather than in a request.
+        let tiles = self.inner.tiles.clone();
+        tokio::task::spawn_blocking(move || tiles.preload_contracted(&loaded));
         if let Some(routes) = &self.inner.routes {
             routes.invalidate_all();
         }

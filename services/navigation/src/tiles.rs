@@ -7,9 +7,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use routing::ch::Contracted;
 use routing::store::StoreError;
 use routing::{Level, Manifest, Mode, Tile, TileSource, TileStore};
 
@@ -22,6 +23,10 @@ pub struct LoadedVersion {
     serial: u64,
     present: HashSet<(Level, u32)>,
     max_speed_kmh: [f64; 3],
+    /// Per mode, the contraction hierarchy once loaded (on first use; the lock keeps
+    /// concurrent first uses from loading it twice).
+    contracted: [OnceLock<Arc<Contracted>>; 3],
+    loading: Mutex<()>,
 }
 
 impl LoadedVersion {
@@ -41,7 +46,14 @@ impl LoadedVersion {
             serial,
             present,
             max_speed_kmh,
+            contracted: Default::default(),
+            loading: Mutex::new(()),
         }
+    }
+
+    /// Whether the version has a contraction hierarchy for `mode`.
+    pub fn has_contracted(&self, mode: Mode) -> bool {
+        self.manifest.contracted.iter().any(|c| c.mode == mode)
     }
 
     pub fn max_speed_kmh(&self, mode: Mode) -> f64 {
@@ -100,6 +112,41 @@ impl TileCache {
         self.cache.invalidate_all();
     }
 
+    /// `version`'s contraction hierarchy for `mode`, from memory or storage; `None` when it
+    /// has none or storage fails (the caller then searches with the A* over tiles). Blocks:
+    /// call from a blocking thread.
+    pub fn contracted(&self, version: &LoadedVersion, mode: Mode) -> Option<Arc<Contracted>> {
+        let slot = &version.contracted[mode as usize];
+        if let Some(ch) = slot.get() {
+            return Some(Arc::clone(ch));
+        }
+        if !version.has_contracted(mode) {
+            return None;
+        }
+        let _loading = version.loading.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ch) = slot.get() {
+            return Some(Arc::clone(ch));
+        }
+        match self
+            .handle
+            .block_on(self.store.load_contracted(&version.manifest, mode))
+        {
+            Ok(Some(ch)) => Some(Arc::clone(slot.get_or_init(|| Arc::new(ch)))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "contraction hierarchy unavailable; searching tiles");
+                None
+            }
+        }
+    }
+
+    /// Loads every hierarchy `version` has, so that first requests do not wait for them.
+    pub fn preload_contracted(&self, version: &LoadedVersion) {
+        for mode in Mode::ALL {
+            self.contracted(version, mode);
+        }
+    }
+
     /// One tile of `version`, from memory or storage. Blocks: call from a blocking thread.
     fn fetch(&self, version: &LoadedVersion, level: Level, id: u32) -> Result<Arc<Tile>, String> {
         self.cache
@@ -148,6 +195,11 @@ impl<'a> RequestTiles<'a> {
     /// The first storage failure met, if any: the search's answer cannot be trusted then.
     pub fn error(&self) -> Option<String> {
         self.error.borrow().clone()
+    }
+
+    /// The version's contraction hierarchy for `mode`, if it has one and it loads.
+    pub fn contracted(&self, mode: Mode) -> Option<Arc<Contracted>> {
+        self.cache.contracted(self.version, mode)
     }
 
     /// Tiles this request used.

@@ -109,6 +109,8 @@ fn check_extract(name: &str) {
             mut hier_settled,
             mut exact_settled,
         ) = (0usize, 0usize, 0usize, 1.0f64, 0usize, 0usize);
+        // Default searches the contraction hierarchy answered (same-chain pairs go to A*).
+        let mut contracted = 0usize;
         let tiles = RequestTiles::new(&net.cache, &net.version);
         let mut origins = Vec::new();
         while origins.len() < ORIGINS {
@@ -184,6 +186,8 @@ fn check_extract(name: &str) {
                         }
                         worst = worst.max(ratio);
                         hier_settled += fast.stats.settled;
+                        contracted += fast.stats.contracted;
+                        assert_eq!(exact.stats.contracted, 0, "exact mode is the A*");
                         exact_settled += exact.stats.settled;
                         check_route(name, &fast, &sa.point, &sb.point);
                     }
@@ -202,7 +206,7 @@ fn check_extract(name: &str) {
             }
         }
         report.push(format!(
-            "{mode}: {routed}/{pairs} routed, {within_1pct} within 1%, worst {worst:.4}, settled {} (exact {})",
+            "{mode}: {routed}/{pairs} routed, {within_1pct} within 1%, worst {worst:.4}, {contracted} by hierarchy, settled {} (exact {})",
             hier_settled / routed.max(1),
             exact_settled / routed.max(1)
         ));
@@ -219,6 +223,10 @@ fn check_extract(name: &str) {
         assert!(
             worst <= 1.05,
             "{name} {mode}: a route {worst:.3}x the optimum"
+        );
+        assert!(
+            contracted * 10 >= routed * 9,
+            "{name} {mode}: the contraction hierarchy answered only {contracted} of {routed}"
         );
     }
     drop(net.runtime);

@@ -296,6 +296,28 @@ pub fn path_cost<T: TileSource + ?Sized>(tiles: &T, path: &SnapPath, mode: Mode)
     Some(total)
 }
 
+/// Both directions of a snapped edge that `options` let a route use: (edge, fraction of
+/// its cost before the snapped point, its weight).
+pub(crate) fn snap_directions<T: TileSource + ?Sized>(
+    tiles: &T,
+    snap: &Snap,
+    options: &SearchOptions<'_>,
+) -> Vec<(GraphId, f64, f64)> {
+    let mut out = Vec::new();
+    let mut add = |edge: GraphId, before: f64| {
+        if let Some(tile) = tiles.tile_of(edge)
+            && let Some(c) = options.weight(&tile.edge(edge.index()))
+        {
+            out.push((edge, before, c));
+        }
+    };
+    add(snap.edge, snap.fraction);
+    if let Some(t) = twin(tiles, snap.edge) {
+        add(t, 1.0 - snap.fraction);
+    }
+    out
+}
+
 /// Least-cost route from `origin` to `destination` (snapped onto edges the mode may use),
 /// in either direction along the snapped edges. `None` when unreachable under `options`.
 pub fn route_between<T: TileSource + ?Sized>(
@@ -307,24 +329,8 @@ pub fn route_between<T: TileSource + ?Sized>(
     let metres_per_second = options.max_speed_kmh / 3.6;
     let goal = destination.point;
     let start = origin.point;
-    // Both directions of each snapped edge, with the fraction of cost before the point.
-    let directions = |snap: &Snap| {
-        let mut out = Vec::new();
-        let mut add = |edge: GraphId, before: f64| {
-            if let Some(tile) = tiles.tile_of(edge)
-                && let Some(c) = options.weight(&tile.edge(edge.index()))
-            {
-                out.push((edge, before, c));
-            }
-        };
-        add(snap.edge, snap.fraction);
-        if let Some(t) = twin(tiles, snap.edge) {
-            add(t, 1.0 - snap.fraction);
-        }
-        out
-    };
-    let starts = directions(origin);
-    let goals = directions(destination);
+    let starts = snap_directions(tiles, origin, options);
+    let goals = snap_directions(tiles, destination, options);
 
     // Queue entries: (f, goal?, edge, g). An edge entry means "at the end of this edge";
     // a goal entry means "arrived, having entered this goal edge".

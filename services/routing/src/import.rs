@@ -8,7 +8,12 @@ use serde::Serialize;
 use crate::build::{BuildReport, GraphBuilder};
 use crate::graph::Graph;
 use crate::ids::Level;
-use crate::store::{EncodedTile, LevelSummary, Manifest, StoreError, TileEntry, TileStore};
+use crate::ch::contract;
+use crate::mode::Mode;
+use crate::store::{
+    ContractedEntry, EncodedHierarchy, EncodedTile, LevelSummary, Manifest, StoreError,
+    TileEntry, TileStore,
+};
 use crate::tile::FORMAT_VERSION;
 use crate::tiling;
 
@@ -31,8 +36,27 @@ pub enum ImportError {
 pub enum Phase {
     /// Bytes of the input consumed.
     Reading,
-    /// Bytes of tiles written.
+    /// Modes contracted (contraction hierarchies), of those asked for.
+    Contracting,
+    /// Bytes of tiles and hierarchies written.
     Writing,
+}
+
+/// Choices an operator makes for one import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Modes to build contraction hierarchies for (every mode by default). Contraction takes
+    /// seconds per mode on a city and far longer on a country: leave modes out to publish
+    /// sooner; their queries then run the A* alone.
+    pub contract: Vec<Mode>,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            contract: Mode::ALL.to_vec(),
+        }
+    }
 }
 
 /// What an import did, printed as the CLI's summary.
@@ -49,6 +73,9 @@ pub struct ImportSummary {
     pub build_seconds: f64,
     /// Cutting and encoding the tiles.
     pub encode_seconds: f64,
+    /// Building the contraction hierarchies (one thread per mode, before the encoding).
+    pub contract_seconds: f64,
+    pub contracted: Vec<ContractedEntry>,
     /// Putting tiles and manifest into storage and publishing.
     pub write_seconds: f64,
     /// Peak resident memory of the process (VmHWM), when the platform reports it.
@@ -123,11 +150,21 @@ pub fn encode_tiles(graph: &Graph) -> Result<(Vec<EncodedTile>, Vec<TileEntry>),
     Ok((encoded, entries))
 }
 
-/// Imports `path` into `store` as a new version and publishes it. Nothing is published
-/// unless every tile and the manifest were written.
+/// Imports `path` into `store` as a new version with the default options and publishes it.
 pub async fn import_roads(
     path: &Path,
     store: &TileStore,
+    progress: impl Fn(Phase, u64, u64) + Send + Sync + 'static,
+) -> Result<ImportSummary, ImportError> {
+    import_roads_with(path, store, &ImportOptions::default(), progress).await
+}
+
+/// Imports `path` into `store` as a new version and publishes it. Nothing is published
+/// unless every tile, every hierarchy and the manifest were written.
+pub async fn import_roads_with(
+    path: &Path,
+    store: &TileStore,
+    options: &ImportOptions,
     progress: impl Fn(Phase, u64, u64) + Send + Sync + 'static,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
@@ -161,8 +198,8 @@ pub async fn import_roads(
         path: path.display().to_string(),
         bytes: source_bytes,
     };
-    let mut summary = publish_graph(graph, report, &source, store, move |done, total| {
-        progress(Phase::Writing, done, total)
+    let mut summary = publish_graph(graph, report, &source, store, options, move |phase, done, total| {
+        progress(phase, done, total)
     })
     .await?;
     summary.read_seconds = read_seconds;
@@ -181,34 +218,89 @@ pub struct Source {
     pub bytes: u64,
 }
 
-/// Cuts `graph` into tiles, writes them as a new version and publishes it.
+/// Contraction hierarchies of `graph` for `modes`, built one mode per thread, encoded, with
+/// their manifest entries and the seconds taken.
+fn contract_modes(
+    graph: &Graph,
+    modes: &[Mode],
+    progress: &(dyn Fn(Phase, u64, u64) + Send + Sync),
+) -> Result<(Vec<EncodedHierarchy>, Vec<ContractedEntry>, f64), ImportError> {
+    let t = Instant::now();
+    if modes.is_empty() {
+        return Ok((Vec::new(), Vec::new(), 0.0));
+    }
+    let ids = tiling::edge_ids(graph).map_err(ImportError::Tiling)?;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let total = modes.len() as u64;
+    progress(Phase::Contracting, 0, total);
+    let built: Vec<(EncodedHierarchy, ContractedEntry)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = modes
+            .iter()
+            .map(|&mode| {
+                let (ids, done) = (&ids, &done);
+                scope.spawn(move || {
+                    let ch = contract(graph, ids, mode);
+                    let bytes = ch.encode();
+                    let entry = ContractedEntry {
+                        mode,
+                        bytes: bytes.len() as u64,
+                        crc32: crc32fast::hash(&bytes),
+                        nodes: ch.node_count() as u64,
+                        arcs: ch.arc_count() as u64,
+                    };
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(Phase::Contracting, n, total);
+                    (EncodedHierarchy { mode, bytes }, entry)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("contracting does not panic"))
+            .collect()
+    });
+    let (encoded, entries) = built.into_iter().unzip();
+    Ok((encoded, entries, t.elapsed().as_secs_f64()))
+}
+
+/// Cuts `graph` into tiles, contracts the modes `options` names, writes it all as a new
+/// version and publishes it.
 pub async fn publish_graph(
     graph: Graph,
     report: BuildReport,
     source: &Source,
     store: &TileStore,
-    mut progress: impl FnMut(u64, u64),
+    options: &ImportOptions,
+    progress: impl Fn(Phase, u64, u64) + Send + Sync + 'static,
 ) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     if graph.edges.is_empty() {
         return Err(ImportError::NoRoads(source.path.clone()));
     }
     let t = Instant::now();
-    let (encoded, entries, bbox, max_speed_kmh) = tokio::task::spawn_blocking(move || {
-        let max_speed = crate::mode::Mode::ALL
-            .iter()
-            .map(|&m| {
-                (
-                    m.as_str().to_string(),
-                    crate::astar::graph_max_speed_kmh(&graph, m),
-                )
+    let progress = std::sync::Arc::new(progress);
+    let contract_progress = std::sync::Arc::clone(&progress);
+    let modes = options.contract.clone();
+    let (encoded, entries, bbox, max_speed_kmh, hierarchies) =
+        tokio::task::spawn_blocking(move || {
+            let max_speed = crate::mode::Mode::ALL
+                .iter()
+                .map(|&m| {
+                    (
+                        m.as_str().to_string(),
+                        crate::astar::graph_max_speed_kmh(&graph, m),
+                    )
+                })
+                .collect();
+            let hierarchies = contract_modes(&graph, &modes, &*contract_progress)?;
+            encode_tiles(&graph).map(|(encoded, entries)| {
+                (encoded, entries, bbox(&graph), max_speed, hierarchies)
             })
-            .collect();
-        encode_tiles(&graph).map(|(encoded, entries)| (encoded, entries, bbox(&graph), max_speed))
-    })
-    .await
-    .map_err(|e| ImportError::Task(e.to_string()))??;
-    let encode_seconds = t.elapsed().as_secs_f64();
+        })
+        .await
+        .map_err(|e| ImportError::Task(e.to_string()))??;
+    let (hierarchies, contracted, contract_seconds) = hierarchies;
+    let encode_seconds = t.elapsed().as_secs_f64() - contract_seconds;
     let t = Instant::now();
     let levels: Vec<LevelSummary> = Level::ALL
         .iter()
@@ -223,6 +315,7 @@ pub async fn publish_graph(
         })
         .collect();
     let tile_bytes: u64 = entries.iter().map(|e| e.bytes).sum();
+    let total_bytes = tile_bytes + contracted.iter().map(|c| c.bytes).sum::<u64>();
     let now = chrono::Utc::now();
     let content = entries.iter().fold(crc32fast::Hasher::new(), |mut h, e| {
         h.update(&e.crc32.to_le_bytes());
@@ -247,12 +340,13 @@ pub async fn publish_graph(
         tiles: entries,
         report: serde_json::to_value(&report).expect("report serialises"),
         max_speed_kmh,
+        contracted: contracted.clone(),
     };
     let mut written = 0;
     store
-        .write_version(&manifest, encoded, |len| {
+        .write_version(&manifest, encoded, hierarchies, |len| {
             written += len;
-            progress(written, tile_bytes);
+            progress(Phase::Writing, written, total_bytes);
         })
         .await?;
     store.publish(&version).await?;
@@ -268,6 +362,8 @@ pub async fn publish_graph(
         read_seconds: 0.0,
         build_seconds: 0.0,
         encode_seconds,
+        contract_seconds,
+        contracted,
         write_seconds,
         peak_rss_bytes: peak_rss_bytes(),
     })

@@ -12,10 +12,13 @@
 //! - [`snap`], [`astar`]: the online router's core (snapping stops, A* between snapped
 //!   points with avoid filters, level hierarchy and alternative penalties), reading tiles
 //!   through [`TileSource`] so that tiles may be loaded up front or on demand.
+//! - [`ch`]: contraction hierarchies, the exact shortcut for plain queries (a mode, no
+//!   `avoid`, no alternatives), built per mode at import.
 //! - [`synth`]: a generated country-scale network for benchmarks.
 
 pub mod astar;
 pub mod build;
+pub mod ch;
 pub mod components;
 pub mod cost;
 pub mod graph;

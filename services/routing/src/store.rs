@@ -7,6 +7,7 @@
 //! CURRENT                                  {"version": "..."}: the published version
 //! versions/<version>/manifest.json         what the version holds (written after the tiles)
 //! versions/<version>/tiles/<level>/<id>.gst
+//! versions/<version>/ch/<mode>.bin         contraction hierarchy per mode (optional)
 //! ```
 //!
 //! A build writes every tile, then the manifest, then switches `CURRENT` with one put, so a
@@ -20,7 +21,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::ch::Contracted;
 use crate::ids::Level;
+use crate::mode::Mode;
 use crate::tile::{Tile, TileError};
 
 const CURRENT: &str = "CURRENT";
@@ -38,6 +41,12 @@ pub enum StoreError {
         level: &'static str,
         id: u32,
         source: TileError,
+    },
+    #[error("{mode} hierarchy of version {version}: {reason}")]
+    Contracted {
+        version: String,
+        mode: Mode,
+        reason: String,
     },
     #[error("manifest of version {version} is unreadable: {reason}")]
     Manifest { version: String, reason: String },
@@ -65,6 +74,16 @@ pub struct TileEntry {
     pub crc32: u32,
 }
 
+/// A stored contraction hierarchy's entry in a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContractedEntry {
+    pub mode: Mode,
+    pub bytes: u64,
+    pub crc32: u32,
+    pub nodes: u64,
+    pub arcs: u64,
+}
+
 /// What a version holds; written after its tiles, read by the router to know what exists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -87,6 +106,10 @@ pub struct Manifest {
     /// reading every tile. Absent in older manifests.
     #[serde(default)]
     pub max_speed_kmh: std::collections::BTreeMap<String, f64>,
+    /// Modes with a contraction hierarchy (exact shortcuts for plain queries). Absent in
+    /// older manifests, and for modes the import was told not to contract.
+    #[serde(default)]
+    pub contracted: Vec<ContractedEntry>,
 }
 
 /// A tile ready to store.
@@ -94,6 +117,13 @@ pub struct Manifest {
 pub struct EncodedTile {
     pub level: Level,
     pub id: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// A contraction hierarchy ready to store.
+#[derive(Debug, Clone)]
+pub struct EncodedHierarchy {
+    pub mode: Mode,
     pub bytes: Vec<u8>,
 }
 
@@ -231,6 +261,10 @@ impl TileStore {
         ))
     }
 
+    pub fn contracted_path(&self, version: &str, mode: Mode) -> Path {
+        self.path(&format!("{VERSIONS}/{version}/ch/{}.bin", mode.as_str()))
+    }
+
     async fn get_optional(&self, path: &Path) -> Result<Option<bytes::Bytes>, StoreError> {
         match self.store.get(path).await {
             Ok(result) => Ok(Some(result.bytes().await?)),
@@ -299,29 +333,63 @@ impl TileStore {
             })
     }
 
-    /// Writes a version's tiles (`(level, id, encoded bytes)`), then its manifest; does not
-    /// publish. On failure, removes what it wrote.
+    /// Loads and checks the contraction hierarchy `manifest` lists for `mode`; `None` when
+    /// it lists none.
+    pub async fn load_contracted(
+        &self,
+        manifest: &Manifest,
+        mode: Mode,
+    ) -> Result<Option<Contracted>, StoreError> {
+        let Some(entry) = manifest.contracted.iter().find(|c| c.mode == mode) else {
+            return Ok(None);
+        };
+        let invalid = |reason: String| StoreError::Contracted {
+            version: manifest.version.clone(),
+            mode,
+            reason,
+        };
+        let bytes = self
+            .get_optional(&self.contracted_path(&manifest.version, mode))
+            .await?
+            .ok_or_else(|| invalid("listed in the manifest but missing".into()))?;
+        if crc32fast::hash(&bytes) != entry.crc32 {
+            return Err(invalid("checksum does not match the manifest".into()));
+        }
+        Contracted::decode(&bytes)
+            .map(Some)
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Writes a version's tiles and hierarchies, then its manifest; does not publish. On
+    /// failure, removes what it wrote. `progress` gets the bytes of each object written.
     pub async fn write_version(
         &self,
         manifest: &Manifest,
         tiles: Vec<EncodedTile>,
+        hierarchies: Vec<EncodedHierarchy>,
         mut progress: impl FnMut(u64),
     ) -> Result<(), StoreError> {
-        let written =
-            futures::stream::iter(tiles.into_iter().map(|EncodedTile { level, id, bytes }| {
-                let path = self.tile_path(&manifest.version, level, id);
-                let store = Arc::clone(&self.store);
-                async move {
-                    let len = bytes.len() as u64;
-                    store.put(&path, PutPayload::from(bytes)).await.map(|_| len)
-                }
-            }))
-            .buffer_unordered(16)
-            .try_for_each(|len| {
-                progress(len);
-                futures::future::ready(Ok(()))
+        let objects = tiles
+            .into_iter()
+            .map(|EncodedTile { level, id, bytes }| {
+                (self.tile_path(&manifest.version, level, id), bytes)
             })
-            .await;
+            .chain(hierarchies.into_iter().map(|EncodedHierarchy { mode, bytes }| {
+                (self.contracted_path(&manifest.version, mode), bytes)
+            }));
+        let written = futures::stream::iter(objects.map(|(path, bytes)| {
+            let store = Arc::clone(&self.store);
+            async move {
+                let len = bytes.len() as u64;
+                store.put(&path, PutPayload::from(bytes)).await.map(|_| len)
+            }
+        }))
+        .buffer_unordered(16)
+        .try_for_each(|len| {
+            progress(len);
+            futures::future::ready(Ok(()))
+        })
+        .await;
         let result = match written {
             Ok(()) => {
                 let json = serde_json::to_vec_pretty(manifest).expect("manifest serialises");

@@ -11,9 +11,16 @@ use crate::tile::{
     TileForbidden, encode_shape, tile_origin_e7,
 };
 
-/// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
-/// node; a node appears on every level where it has an edge.
-pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
+/// Where every node and edge of a graph goes: per level, each node's id there and each
+/// tile's member nodes; each edge's id. The one numbering tiles and every index over them
+/// share.
+struct Layout {
+    node_ids: Vec<Vec<Option<GraphId>>>,
+    tiles: Vec<BTreeMap<u32, Vec<u32>>>,
+    edge_id_of: Vec<GraphId>,
+}
+
+fn layout(graph: &Graph) -> Result<Layout, String> {
     let node_count = graph.nodes.len();
     // Per level: node -> its GraphId there; edge -> its GraphId.
     let mut node_ids: Vec<Vec<Option<GraphId>>> = vec![vec![None; node_count]; Level::ALL.len()];
@@ -42,7 +49,7 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
             }
         }
     }
-    // Edge ids follow the order edges are written below: tile by tile, node by node.
+    // Edge ids follow the order `cut` writes edges in: tile by tile, node by node.
     let mut edge_id_of = vec![GraphId::from_packed(0); graph.edges.len()];
     for level in Level::ALL {
         for (&tile, members) in &tiles[level as usize] {
@@ -57,7 +64,26 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
             }
         }
     }
+    Ok(Layout {
+        node_ids,
+        tiles,
+        edge_id_of,
+    })
+}
 
+/// The id each graph edge gets in the tiles [`cut`] makes, by graph edge index.
+pub fn edge_ids(graph: &Graph) -> Result<Vec<GraphId>, String> {
+    layout(graph).map(|l| l.edge_id_of)
+}
+
+/// Splits `graph` into tiles: an edge lives on its class's level, in the tile of its source
+/// node; a node appears on every level where it has an edge.
+pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
+    let Layout {
+        node_ids,
+        tiles,
+        edge_id_of,
+    } = layout(graph)?;
     let mut out = Vec::new();
     for level in Level::ALL {
         for (&tile, members) in &tiles[level as usize] {

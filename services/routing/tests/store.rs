@@ -3,8 +3,8 @@
 
 mod support;
 
-use routing::TileStore;
-use routing::import::import_roads;
+use routing::import::{ImportOptions, import_roads, import_roads_with};
+use routing::{Mode, TileStore};
 use support::exercise;
 
 #[tokio::test]
@@ -47,4 +47,56 @@ fn bad_urls_are_explained() {
     assert!(err.contains("expected a directory"), "{err}");
     let err = TileStore::open("s3:///prefix").unwrap_err().to_string();
     assert!(err.contains("no bucket"), "{err}");
+}
+
+#[tokio::test]
+async fn hierarchies_are_stored_checked_and_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tiles");
+    let store = TileStore::open(&root.display().to_string()).unwrap();
+    let options = ImportOptions {
+        contract: vec![Mode::Driving],
+    };
+    let summary = import_roads_with(&support::sample(), &store, &options, |_, _, _| {})
+        .await
+        .unwrap();
+    let manifest = store.current().await.unwrap().unwrap();
+    assert_eq!(
+        manifest.contracted.iter().map(|c| c.mode).collect::<Vec<_>>(),
+        vec![Mode::Driving]
+    );
+    assert_eq!(summary.contracted, manifest.contracted);
+    let ch = store
+        .load_contracted(&manifest, Mode::Driving)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ch.mode(), Mode::Driving);
+    assert_eq!(ch.node_count() as u64, manifest.contracted[0].nodes);
+    assert!(
+        store
+            .load_contracted(&manifest, Mode::Walking)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A damaged or missing hierarchy is refused, never half-used.
+    let path = root.join(format!("versions/{}/ch/driving.bin", manifest.version));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = store
+        .load_contracted(&manifest, Mode::Driving)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("checksum"), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    let err = store
+        .load_contracted(&manifest, Mode::Driving)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing"), "{err}");
 }

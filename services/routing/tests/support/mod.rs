@@ -142,6 +142,12 @@ pub async fn exercise(store: &TileStore) {
     let first = import_roads(&sample(), store, |_, _, _| {}).await.unwrap();
     let manifest = store.current().await.unwrap().expect("published");
     assert_eq!(manifest.version, first.version);
+    // Every mode is contracted by default, and each hierarchy loads back.
+    assert_eq!(manifest.contracted.len(), Mode::ALL.len());
+    for mode in Mode::ALL {
+        let ch = store.load_contracted(&manifest, mode).await.unwrap();
+        assert_eq!(ch.map(|c| c.mode()), Some(mode));
+    }
     assert_eq!(
         manifest.tiles.len() as u64,
         first.levels.iter().map(|l| l.tiles).sum::<u64>()
