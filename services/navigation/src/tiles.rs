@@ -27,6 +27,9 @@ pub struct LoadedVersion {
     /// concurrent first uses from loading it twice).
     contracted: [OnceLock<Arc<Contracted>>; 3],
     loading: Mutex<()>,
+    /// Per mode, whether its stored hierarchy was found damaged (not retried; a storage
+    /// outage is).
+    refused: [std::sync::atomic::AtomicBool; 3],
 }
 
 impl LoadedVersion {
@@ -48,6 +51,7 @@ impl LoadedVersion {
             max_speed_kmh,
             contracted: Default::default(),
             loading: Mutex::new(()),
+            refused: Default::default(),
         }
     }
 
@@ -120,7 +124,7 @@ impl TileCache {
         if let Some(ch) = slot.get() {
             return Some(Arc::clone(ch));
         }
-        if !version.has_contracted(mode) {
+        if !version.has_contracted(mode) || version.refused[mode as usize].load(Ordering::Relaxed) {
             return None;
         }
         let _loading = version.loading.lock().unwrap_or_else(|p| p.into_inner());
@@ -134,6 +138,9 @@ impl TileCache {
             Ok(Some(ch)) => Some(Arc::clone(slot.get_or_init(|| Arc::new(ch)))),
             Ok(None) => None,
             Err(e) => {
+                if matches!(e, StoreError::Contracted { .. }) {
+                    version.refused[mode as usize].store(true, Ordering::Relaxed);
+                }
                 tracing::warn!(error = %e, "contraction hierarchy unavailable; searching tiles");
                 None
             }

@@ -202,11 +202,8 @@ impl Contracted {
             .unwrap_or_else(|p| p.into_inner())
             .pop()
             .unwrap_or_else(|| fast_paths::create_calculator(&self.stored.graph));
-        let found = calculator.calc_path_multiple_sources_and_targets(
-            &self.stored.graph,
-            sources,
-            targets,
-        );
+        let found =
+            calculator.calc_path_multiple_sources_and_targets(&self.stored.graph, sources, targets);
         self.calculators
             .lock()
             .unwrap_or_else(|p| p.into_inner())

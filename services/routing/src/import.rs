@@ -6,13 +6,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build::{BuildReport, GraphBuilder};
+use crate::ch::contract;
 use crate::graph::Graph;
 use crate::ids::Level;
-use crate::ch::contract;
 use crate::mode::Mode;
 use crate::store::{
-    ContractedEntry, EncodedHierarchy, EncodedTile, LevelSummary, Manifest, StoreError,
-    TileEntry, TileStore,
+    ContractedEntry, EncodedHierarchy, EncodedTile, LevelSummary, Manifest, StoreError, TileEntry,
+    TileStore,
 };
 use crate::tile::FORMAT_VERSION;
 use crate::tiling;
@@ -198,9 +198,14 @@ pub async fn import_roads_with(
         path: path.display().to_string(),
         bytes: source_bytes,
     };
-    let mut summary = publish_graph(graph, report, &source, store, options, move |phase, done, total| {
-        progress(phase, done, total)
-    })
+    let mut summary = publish_graph(
+        graph,
+        report,
+        &source,
+        store,
+        options,
+        move |phase, done, total| progress(phase, done, total),
+    )
     .await?;
     summary.read_seconds = read_seconds;
     summary.build_seconds = build_seconds;
@@ -293,9 +298,8 @@ pub async fn publish_graph(
                 })
                 .collect();
             let hierarchies = contract_modes(&graph, &modes, &*contract_progress)?;
-            encode_tiles(&graph).map(|(encoded, entries)| {
-                (encoded, entries, bbox(&graph), max_speed, hierarchies)
-            })
+            encode_tiles(&graph)
+                .map(|(encoded, entries)| (encoded, entries, bbox(&graph), max_speed, hierarchies))
         })
         .await
         .map_err(|e| ImportError::Task(e.to_string()))??;

@@ -374,9 +374,13 @@ impl TileStore {
             .map(|EncodedTile { level, id, bytes }| {
                 (self.tile_path(&manifest.version, level, id), bytes)
             })
-            .chain(hierarchies.into_iter().map(|EncodedHierarchy { mode, bytes }| {
-                (self.contracted_path(&manifest.version, mode), bytes)
-            }));
+            .chain(
+                hierarchies
+                    .into_iter()
+                    .map(|EncodedHierarchy { mode, bytes }| {
+                        (self.contracted_path(&manifest.version, mode), bytes)
+                    }),
+            );
         let written = futures::stream::iter(objects.map(|(path, bytes)| {
             let store = Arc::clone(&self.store);
             async move {

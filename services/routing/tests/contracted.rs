@@ -66,7 +66,11 @@ fn check_extract(name: &str) {
                         want.cost
                     );
                     for pair in got.edges.windows(2) {
-                        let end = tiles.tile_of(pair[0]).unwrap().edge(pair[0].index()).target();
+                        let end = tiles
+                            .tile_of(pair[0])
+                            .unwrap()
+                            .edge(pair[0].index())
+                            .target();
                         let start_osm = tiles.osm_id(end);
                         let next_tile = tiles.tile_of(pair[1]).unwrap();
                         let next_source = GraphId::new(
@@ -91,7 +95,10 @@ fn check_extract(name: &str) {
                 ),
             }
         }
-        assert!(answered > PAIRS / 2, "{name} {mode}: only {answered} answered");
+        assert!(
+            answered > PAIRS / 2,
+            "{name} {mode}: only {answered} answered"
+        );
         eprintln!(
             "{name} {mode}: {} nodes, {} arcs, {} KiB, contracted in {contract_s:.2} s; \
              {answered} routes: {:.3} ms vs A* {:.3} ms",

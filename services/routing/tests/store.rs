@@ -62,7 +62,11 @@ async fn hierarchies_are_stored_checked_and_optional() {
         .unwrap();
     let manifest = store.current().await.unwrap().unwrap();
     assert_eq!(
-        manifest.contracted.iter().map(|c| c.mode).collect::<Vec<_>>(),
+        manifest
+            .contracted
+            .iter()
+            .map(|c| c.mode)
+            .collect::<Vec<_>>(),
         vec![Mode::Driving]
     );
     assert_eq!(summary.contracted, manifest.contracted);

@@ -274,7 +274,9 @@ async fn run_extract(args: &RouteArgs, path: &Path, name: &str) -> anyhow::Resul
                 }
             }
             let bytes = cache.weighted_bytes();
-            (pairs, default, exact, within, worst, tiles_per, bytes, contracted)
+            (
+                pairs, default, exact, within, worst, tiles_per, bytes, contracted,
+            )
         })
         .await?
     };
@@ -501,7 +503,9 @@ async fn run_synthetic(args: &RouteArgs) -> anyhow::Result<SyntheticResult> {
     };
     // Tiles only: the point here is the A* over tiles loaded on demand through a cache
     // smaller than the tile set (contracting millions of nodes would take many minutes).
-    let options = routing::import::ImportOptions { contract: Vec::new() };
+    let options = routing::import::ImportOptions {
+        contract: Vec::new(),
+    };
     let summary =
         routing::import::publish_graph(graph, report, &source, &store, &options, |_, _, _| {})
             .await?;
