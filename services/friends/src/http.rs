@@ -110,13 +110,8 @@ fn require_admin(caller: &Caller) -> ApiResult<()> {
 /// The caller must be a registered user.
 async fn registered(state: &FriendsState, caller: &Caller) -> ApiResult<User> {
     store::user(&state.backends.db, caller.user_id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::Forbidden(format!("user {} is not registered", caller.user_id)))
-}
-
-fn db_error(err: sqlx::Error) -> ApiError {
-    ApiError::from(err)
 }
 
 /// Registers a user (admin token).
@@ -134,9 +129,7 @@ async fn create_user(
             "name must have 1 to {MAX_NAME_CHARS} characters"
         )));
     }
-    let user = store::create_user(&state.backends.db, name)
-        .await
-        .map_err(db_error)?;
+    let user = store::create_user(&state.backends.db, name).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -148,9 +141,7 @@ async fn list_friends(
     caller: Caller,
 ) -> ApiResult<Json<FriendsResponse>> {
     registered(&state, &caller).await?;
-    let friends = store::friends(&state.backends.db, caller.user_id)
-        .await
-        .map_err(db_error)?;
+    let friends = store::friends(&state.backends.db, caller.user_id).await?;
     Ok(Json(FriendsResponse { friends }))
 }
 
@@ -168,13 +159,9 @@ async fn add_friend(
         return Err(ApiError::invalid_body("you cannot befriend yourself"));
     }
     let friend = store::user(&state.backends.db, body.friend_id)
-        .await
-        .map_err(db_error)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {} does not exist", body.friend_id)))?;
-    if !store::add_friendship(&state.backends.db, caller.user_id, friend.id)
-        .await
-        .map_err(db_error)?
-    {
+    if !store::add_friendship(&state.backends.db, caller.user_id, friend.id).await? {
         return Err(ApiError::Conflict(format!(
             "you and user {} are already friends",
             friend.id
@@ -194,10 +181,7 @@ async fn remove_friend(
     AppPath(friend_id): AppPath<i64>,
 ) -> ApiResult<StatusCode> {
     registered(&state, &caller).await?;
-    if !store::remove_friendship(&state.backends.db, caller.user_id, friend_id)
-        .await
-        .map_err(db_error)?
-    {
+    if !store::remove_friendship(&state.backends.db, caller.user_id, friend_id).await? {
         return Err(ApiError::NotFound(format!(
             "you and user {friend_id} are not friends"
         )));
@@ -249,9 +233,7 @@ async fn location_history(
         return Err(ApiError::bad_request("limit must be within 1..=10000"));
     }
     // One more than asked tells whether there is a next page.
-    let mut locations = store::history(&state.backends.db, id, from, to, limit + 1)
-        .await
-        .map_err(db_error)?;
+    let mut locations = store::history(&state.backends.db, id, from, to, limit + 1).await?;
     let next_from = if locations.len() as i64 > limit {
         locations.truncate(limit as usize);
         locations.last().map(|p| p.timestamp)
@@ -275,9 +257,7 @@ async fn delete_location_history(
 ) -> ApiResult<StatusCode> {
     own_history(&caller, id)?;
     state.history.flush().await;
-    store::delete_history(&state.backends.db, id)
-        .await
-        .map_err(db_error)?;
+    store::delete_history(&state.backends.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

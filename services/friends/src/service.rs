@@ -144,13 +144,13 @@ impl FriendsState {
             Arc::new(move || {
                 let state = state.clone();
                 Box::pin(async move {
-                    let servers = state.pubsub.servers().len();
-                    let down = state.pubsub.unreachable_servers().await;
                     if *state.draining.borrow() {
                         return CheckStatus::Down {
                             detail: "draining: not accepting connections".into(),
                         };
                     }
+                    let servers = state.pubsub.servers().len();
+                    let down = state.pubsub.unreachable_servers().await;
                     if down.is_empty() {
                         CheckStatus::Ok
                     } else if down.len() < servers {
