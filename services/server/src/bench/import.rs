@@ -380,15 +380,18 @@ async fn run_ours(
         let work = TempDir::labelled(&format!("import-ours-{run}"))?;
         let tiles = work.0.join("tiles");
         let time_file = work.0.join("time.txt");
-        let args: [&OsStr; 7] = [
+        let args: [&OsStr; 9] = [
             "import".as_ref(),
             "roads".as_ref(),
             file.as_os_str(),
             "--tiles".as_ref(),
             tiles.as_os_str(),
             "--json".as_ref(),
-            // Tiles only, as osm2pgrouting builds only the road graph.
+            // Tiles only, as osm2pgrouting builds only the road graph: no geocoding table
+            // and no contraction hierarchies.
             "--no-geocode".as_ref(),
+            "--contract".as_ref(),
+            "none".as_ref(),
         ];
         let measured = run_measured(exe, &args, gnu_time, &time_file)
             .await

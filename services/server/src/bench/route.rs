@@ -227,10 +227,12 @@ async fn run_extract(args: &RouteArgs, path: &Path, name: &str) -> anyhow::Resul
     let summary = routing::import::import_roads_with(path, &store, &options, |_, _, _| {}).await?;
     let manifest = store.current().await?.context("nothing published")?;
     eprintln!(
-        "  tiles: {} nodes, {} edges, {:.1} MB",
+        "  tiles: {} nodes, {} edges, {:.1} MB; driving hierarchy {:.1} MB, contracted in {:.1} s",
         summary.graph.graph_nodes,
         summary.graph.graph_edges,
-        summary.tile_bytes as f64 / 1e6
+        summary.tile_bytes as f64 / 1e6,
+        summary.contracted.iter().map(|c| c.bytes).sum::<u64>() as f64 / 1e6,
+        summary.contract_seconds
     );
     let settings = NavigationConfig::default().planner();
     let cache = TileCache::new(store.clone(), 1 << 30);
