@@ -62,11 +62,33 @@ async fn import_roads_publishes_versions_operators_can_manage() {
         tiles,
         "--json",
         "--no-geocode",
+        "--contract",
+        "walking,driving",
     ])
     .await
     .unwrap();
     let second = store.current_version().await.unwrap().unwrap();
     assert_ne!(second, first.version);
+    // Every mode is contracted by default; `--contract` picks them.
+    let modes = |m: &routing::Manifest| m.contracted.iter().map(|c| c.mode).collect::<Vec<_>>();
+    assert_eq!(modes(&first), routing::Mode::ALL);
+    let second_manifest = store.manifest(&second).await.unwrap();
+    assert_eq!(
+        modes(&second_manifest),
+        [routing::Mode::Walking, routing::Mode::Driving]
+    );
+    let err = run(&[
+        "import",
+        "roads",
+        sample,
+        "--tiles",
+        tiles,
+        "--contract",
+        "flying",
+    ])
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("not a mode"), "{err:#}");
     run(&["tiles", "list", "--tiles", tiles]).await.unwrap();
     assert_eq!(store.versions().await.unwrap().len(), 2);
 
