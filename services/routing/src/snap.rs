@@ -89,45 +89,74 @@ pub fn snap_where<T: TileSource + ?Sized>(
     max_distance_m: f64,
     usable: impl Fn(&EdgeRef<'_>) -> bool,
 ) -> Option<Snap> {
-    let mut main: Option<Snap> = None;
-    let mut small: Option<Snap> = None;
+    // Every usable edge whose bounding box comes within reach, nearest box first: edges are
+    // measured in that order until the next box is farther than the best point found.
+    let mut candidates: Vec<(f64, Level, u32, u32)> = Vec::new();
     for level in Level::ALL {
         for id in tiles_near(level, p, max_distance_m) {
             let Some(tile) = tiles.get(level, id) else {
                 continue;
             };
-            for node in 0..tile.node_count() {
-                let is_small = tile.node_small(node).contains(mode);
-                for e in tile.out_edges(node) {
-                    let edge = tile.edge(e);
-                    if !edge.access().contains(mode) || !usable(&edge) {
-                        continue;
-                    }
-                    let Some((d, fraction, q)) = nearest_on_shape(p, &edge.shape()) else {
-                        continue;
-                    };
-                    if d > max_distance_m {
-                        continue;
-                    }
-                    let slot = if is_small { &mut small } else { &mut main };
-                    let candidate = GraphId::new(level, id, e);
-                    let better = slot.as_ref().is_none_or(|s| {
-                        d < s.distance_m || (d == s.distance_m && candidate < s.edge)
-                    });
-                    if better {
-                        *slot = Some(Snap {
-                            edge: candidate,
-                            fraction,
-                            point: q,
-                            distance_m: d,
-                            small_component: is_small,
-                        });
-                    }
+            for (e, b) in tile.edge_boxes().iter().enumerate() {
+                let bound = box_distance_bound_m(p, b);
+                if bound <= max_distance_m {
+                    candidates.push((bound, level, id, e as u32));
                 }
             }
         }
     }
+    candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut main: Option<Snap> = None;
+    let mut small: Option<Snap> = None;
+    for (bound, level, id, e) in candidates {
+        if main.as_ref().is_some_and(|m| bound > m.distance_m) {
+            break; // no farther box can hold a nearer point, and main beats small
+        }
+        let Some(tile) = tiles.get(level, id) else {
+            continue;
+        };
+        let edge = tile.edge(e);
+        if !edge.access().contains(mode) || !usable(&edge) {
+            continue;
+        }
+        let Some((d, fraction, q)) = nearest_on_shape(p, &edge.shape()) else {
+            continue;
+        };
+        if d > max_distance_m {
+            continue;
+        }
+        let is_small = tile.node_small(tile.edge_source(e)).contains(mode);
+        let slot = if is_small { &mut small } else { &mut main };
+        let candidate = GraphId::new(level, id, e);
+        let better = slot
+            .as_ref()
+            .is_none_or(|s| d < s.distance_m || (d == s.distance_m && candidate < s.edge));
+        if better {
+            *slot = Some(Snap {
+                edge: candidate,
+                fraction,
+                point: q,
+                distance_m: d,
+                small_component: is_small,
+            });
+        }
+    }
     main.or(small)
+}
+
+/// A lower bound on the distance in metres from `p` to any point of a box (south, west,
+/// north, east, 1e-7 degrees): the distance to the box's nearest corner or side, shaved
+/// by 1% and a metre for the curvature the flat clamp ignores.
+fn box_distance_bound_m(p: LatLon, b: &[i32; 4]) -> f64 {
+    let south = f64::from(b[0]) / crate::graph::COORD_SCALE;
+    let west = f64::from(b[1]) / crate::graph::COORD_SCALE;
+    let north = f64::from(b[2]) / crate::graph::COORD_SCALE;
+    let east = f64::from(b[3]) / crate::graph::COORD_SCALE;
+    let nearest = LatLon {
+        lat: p.lat.clamp(south.min(north), north.max(south)),
+        lon: p.lon.clamp(west.min(east), east.max(west)),
+    };
+    (haversine_m(p, nearest) * 0.99 - 1.0).max(0.0)
 }
 
 /// Ids of the tiles of `level` that come within `radius_m` of `p`.

@@ -160,6 +160,9 @@ pub struct Tile {
     stored_bytes: usize,
     /// The south-west corner node coordinates are relative to.
     origin: (i32, i32),
+    /// Per edge, the bounding box of its shape (south, west, north, east, 1e-7 degrees):
+    /// built on first use, so snapping measures only edges that could be nearest.
+    edge_boxes: std::sync::OnceLock<Vec<[i32; 4]>>,
 }
 
 impl std::fmt::Debug for Tile {
@@ -220,6 +223,7 @@ impl Tile {
             origin: Level::from_u8(level)
                 .map(|l| tile_origin_e7(l, tile_id))
                 .unwrap_or_default(),
+            edge_boxes: std::sync::OnceLock::new(),
         };
         if tile.data().level != level
             || tile.data().tile_id.to_native() != tile_id
@@ -251,9 +255,25 @@ impl Tile {
         self.stored_bytes
     }
 
-    /// Bytes held in memory.
+    /// Bytes held in memory (counting the edge boxes, which may be built later).
     pub fn memory_bytes(&self) -> usize {
-        self.archive.backing_cart().len()
+        self.archive.backing_cart().len() + self.edge_count() as usize * 16
+    }
+
+    /// The bounding box of each edge's shape (south, west, north, east, 1e-7 degrees).
+    pub fn edge_boxes(&self) -> &[[i32; 4]] {
+        self.edge_boxes.get_or_init(|| {
+            (0..self.edge_count())
+                .map(|e| {
+                    self.edge(e).shape().iter().fold(
+                        [i32::MAX, i32::MAX, i32::MIN, i32::MIN],
+                        |b, &(lat, lon)| {
+                            [b[0].min(lat), b[1].min(lon), b[2].max(lat), b[3].max(lon)]
+                        },
+                    )
+                })
+                .collect()
+        })
     }
 
     pub fn node_count(&self) -> u32 {
