@@ -2,6 +2,9 @@
 //! (projected onto the segment, not the nearest node), preferring the main network and
 //! falling back to a small component only when nothing else is within reach.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use geo_core::{EARTH_RADIUS_M, LatLon, haversine_m};
 
 use crate::graph::e7_to_latlon;
@@ -91,24 +94,41 @@ pub fn snap_where<T: TileSource + ?Sized>(
 ) -> Option<Snap> {
     // Every usable edge whose bounding box comes within reach, nearest box first: edges are
     // measured in that order until the next box is farther than the best point found.
-    let mut candidates: Vec<(f64, Level, u32, u32)> = Vec::new();
+    // Boxes outside the reach window (in whole 1e-7 degrees, 1% wider) are skipped before
+    // any trigonometry.
+    let reach_lat = (max_distance_m / EARTH_RADIUS_M).to_degrees() * 1.01;
+    let reach_lon = reach_lat / p.lat.to_radians().cos().max(1e-6);
+    let e7 = |deg: f64| (deg * crate::graph::COORD_SCALE).clamp(-2e9, 2e9) as i32;
+    let window = [
+        e7(p.lat - reach_lat),
+        e7(p.lon - reach_lon),
+        e7(p.lat + reach_lat),
+        e7(p.lon + reach_lon),
+    ];
+    let mut candidates: Vec<Reverse<(u64, Level, u32, u32)>> = Vec::new();
     for level in Level::ALL {
         for id in tiles_near(level, p, max_distance_m) {
             let Some(tile) = tiles.get(level, id) else {
                 continue;
             };
             for (e, b) in tile.edge_boxes().iter().enumerate() {
+                if b[0] > window[2] || b[2] < window[0] || b[1] > window[3] || b[3] < window[1] {
+                    continue;
+                }
                 let bound = box_distance_bound_m(p, b);
                 if bound <= max_distance_m {
-                    candidates.push((bound, level, id, e as u32));
+                    // Non-negative floats order like their bits.
+                    candidates.push(Reverse((bound.to_bits(), level, id, e as u32)));
                 }
             }
         }
     }
-    candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    // A heap, not a sort: usually only a few nearest boxes are ever looked at.
+    let mut candidates = BinaryHeap::from(candidates);
     let mut main: Option<Snap> = None;
     let mut small: Option<Snap> = None;
-    for (bound, level, id, e) in candidates {
+    while let Some(Reverse((bound, level, id, e))) = candidates.pop() {
+        let bound = f64::from_bits(bound);
         if main.as_ref().is_some_and(|m| bound > m.distance_m) {
             break; // no farther box can hold a nearer point, and main beats small
         }
