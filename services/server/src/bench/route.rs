@@ -372,8 +372,12 @@ async fn run_http(tiles_dir: &Path, work: &Path, pairs: &[Pair]) -> anyhow::Resu
         let response = client.get(&url).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
-        recorder.record(started.elapsed(), body.len());
-        anyhow::ensure!(status.is_success(), "GET {url}: {status}");
+        // The service does not report its work over HTTP: no settled count here.
+        recorder.record(started.elapsed(), 0);
+        anyhow::ensure!(
+            status.is_success() && !body.is_empty(),
+            "GET {url}: {status}"
+        );
     }
     let _ = stop.send(());
     let _ = server.await;
