@@ -487,6 +487,51 @@ both_backends!(
     bad_frames_and_auth
 );
 
+/// The update rate limit is per user, not per connection: a second connection of the same
+/// user shares the first one's allowance, while another user is not affected.
+async fn rate_limit_per_user(backend: Backend) {
+    let options = Options {
+        friends: Some(friends::FriendsConfig {
+            location_min_interval_ms: 1_000,
+            ..friends::FriendsConfig::default()
+        }),
+        ..friends_options()
+    };
+    let app = spawn_app_with(backend, options).await;
+    let a = create_user(&app, "two-phones").await;
+    let b = create_user(&app, "bystander").await;
+    let mut phone = WsClient::connect(&app, a).await;
+    let mut tablet = WsClient::connect(&app, a).await;
+    let mut other = WsClient::connect(&app, b).await;
+    phone.init(HELSINKI).await;
+    tablet.init(HELSINKI).await;
+    other.init(HELSINKI).await;
+    tokio::time::sleep(Duration::from_millis(1_050)).await;
+    // The phone's update takes user a's slot for this second: the tablet's is refused, the
+    // other user's is not.
+    phone.move_to(north_of(HELSINKI, 10.0)).await;
+    phone.assert_silent(QUIET).await;
+    tablet.move_to(north_of(HELSINKI, 20.0)).await;
+    let reply = tablet.recv().await;
+    assert_eq!(
+        (reply["type"].as_str(), reply["status"].as_u64()),
+        (Some("error"), Some(429)),
+        "{reply}"
+    );
+    other.move_to(north_of(HELSINKI, 30.0)).await;
+    other.assert_silent(QUIET).await;
+    // Refused updates are not stored: two inits and the phone's update.
+    let history = wait_for_history(&app, a, 3).await;
+    assert_eq!(history.len(), 3, "{history:?}");
+    tokio::time::sleep(QUIET).await;
+    let history = wait_for_history(&app, a, 4).await;
+    assert_eq!(history.len(), 3, "{history:?}");
+}
+both_backends!(
+    rate_limit_is_per_user_across_connections,
+    rate_limit_per_user
+);
+
 /// Polls the caller's history until it has `n` fixes (writes are batched).
 async fn wait_for_history(app: &TestApp, user: i64, n: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRef;
 use kit::Backends;
@@ -32,8 +32,8 @@ pub struct Inner {
     /// Prefix of channel names, so deployments can share Redis servers.
     pub prefix: String,
     next_conn: AtomicU64,
-    /// Users whose last accepted update is younger than the minimum interval.
-    recent_updates: Option<moka::sync::Cache<i64, ()>>,
+    /// Per user, when their last update was accepted (kept for one interval).
+    recent_updates: Option<moka::sync::Cache<i64, Instant>>,
     /// Set at SIGTERM: no new connections.
     draining: watch::Sender<bool>,
     /// Set after the grace period: open connections close with "going away".
@@ -172,12 +172,25 @@ impl FriendsState {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Whether `user_id` may send an update now (and, if so, counts it).
+    /// Whether `user_id` may send an update now (and, if so, counts it). The time of the
+    /// last accepted update is compared here, atomically per user: the cache's expiry only
+    /// frees memory, as an expired entry may still be visible until maintenance runs.
     pub(crate) fn take_update_slot(&self, user_id: i64) -> bool {
-        match &self.recent_updates {
-            None => true,
-            Some(recent) => recent.entry(user_id).or_insert(()).is_fresh(),
-        }
+        use moka::ops::compute::Op;
+        let Some(recent) = &self.recent_updates else {
+            return true;
+        };
+        let interval = Duration::from_millis(self.config.location_min_interval_ms);
+        let now = Instant::now();
+        let mut taken = false;
+        recent.entry(user_id).and_compute_with(|last| match last {
+            Some(last) if now.saturating_duration_since(*last.value()) < interval => Op::Nop,
+            _ => {
+                taken = true;
+                Op::Put(now)
+            }
+        });
+        taken
     }
 
     pub fn is_draining(&self) -> bool {
