@@ -40,6 +40,18 @@ pub fn friends_options() -> Options {
     }
 }
 
+/// [`friends_options`] with the production rate limit (one update per second per user)
+/// instead of the helpers' 50 ms.
+fn one_update_per_second() -> Options {
+    Options {
+        friends: Some(friends::FriendsConfig {
+            location_min_interval_ms: 1_000,
+            ..friends::FriendsConfig::default()
+        }),
+        ..friends_options()
+    }
+}
+
 pub struct WsClient {
     pub user_id: i64,
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -400,14 +412,7 @@ async fn inactivity_ttl(backend: Backend) {
 both_backends!(inactive_friends_expire, inactivity_ttl);
 
 async fn bad_frames_and_auth(backend: Backend) {
-    let options = Options {
-        friends: Some(friends::FriendsConfig {
-            location_min_interval_ms: 1_000,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    };
-    let app = spawn_app_with(backend, options).await;
+    let app = spawn_app_with(backend, one_update_per_second()).await;
     let a = create_user(&app, "a").await;
     let ws_url = format!("{}/v1/ws/friends", app.address.replace("http://", "ws://"));
     // No token, a forged token, an unregistered user.
@@ -490,14 +495,7 @@ both_backends!(
 /// The update rate limit is per user, not per connection: a second connection of the same
 /// user shares the first one's allowance, while another user is not affected.
 async fn rate_limit_per_user(backend: Backend) {
-    let options = Options {
-        friends: Some(friends::FriendsConfig {
-            location_min_interval_ms: 1_000,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    };
-    let app = spawn_app_with(backend, options).await;
+    let app = spawn_app_with(backend, one_update_per_second()).await;
     let a = create_user(&app, "two-phones").await;
     let b = create_user(&app, "bystander").await;
     let mut phone = WsClient::connect(&app, a).await;
