@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kit::db::Db;
+use kit::db::{Db, values_list};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -132,27 +132,19 @@ pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() > 0)
 }
 
-/// Writes many fixes in one statement per chunk.
+/// Rows per history INSERT: few enough that SQLite's parameter lookup stays cheap (see
+/// [`values_list`]), many enough that a batch is a handful of statements.
+const HISTORY_ROWS_PER_INSERT: usize = 100;
+
+/// Writes many fixes in one transaction, a multi-row statement per chunk.
 pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
-    // 5 parameters a row; SQLite allows 32,766 per statement.
-    for chunk in rows.chunks(1000) {
-        let mut sql = String::from(
-            "INSERT INTO location_history (user_id, ts, latitude, longitude, received_ms) VALUES ",
+    let mut tx = db.pool.begin().await?;
+    for chunk in rows.chunks(HISTORY_ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO location_history (user_id, ts, latitude, longitude, received_ms) \
+             VALUES {}",
+            values_list(chunk.len(), 5)
         );
-        for i in 0..chunk.len() {
-            let p = i * 5;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
-        }
         let mut query = sqlx::query(&sql);
         for row in chunk {
             query = query
@@ -162,9 +154,9 @@ pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Er
                 .bind(row.point.longitude)
                 .bind(row.received_ms);
         }
-        query.execute(&db.pool).await?;
+        query.execute(&mut *tx).await?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// Fixes of `user_id` with `from <= ts <= to`, oldest first, at most `limit`.

@@ -134,3 +134,23 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// `$start, $start+1, ...`: `n` numbered placeholders.
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, ..., $cols), ($cols+1, ...), ...` for `rows` rows.
+///
+/// Keep `rows * cols` to a few hundred on hot paths: SQLite looks each numbered parameter
+/// up by a linear scan of the statement's names, so binding costs grow with its square
+/// (a 1,000-row history insert spent most of its time in `sqlite3_bind_parameter_name`).
+pub fn values_list(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use geo_core::{Cell, LatLon};
-use kit::db::Db;
+use kit::db::{Db, placeholders, values_list};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Row};
 
@@ -78,21 +78,6 @@ fn bind_fields<'q>(query: AnyQuery<'q>, f: &'q BusinessFields) -> AnyQuery<'q> {
         .bind(&f.opening_hours)
         .bind(&f.phone)
         .bind(&f.website)
-}
-
-fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `($1, ..., $cols), ($cols+1, ...), ...` for `rows` rows.
-fn values_list(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub async fn get_business(db: &Db, id: i64) -> Result<Option<Business>> {
