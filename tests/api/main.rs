@@ -9,6 +9,7 @@ mod discovery;
 mod faults;
 mod friends;
 mod friends_ring;
+mod friends_stores;
 mod helpers;
 mod nav;
 mod ops;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use kit::db::Db;
+use kit::runtime::run_on_thread;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{self, HistoryRow};
@@ -31,18 +32,13 @@ impl HistoryWriter {
     /// The writer gets a thread, runtime and pool of its own: as a task among thousands of busy
     /// WebSocket tasks, each of its many awaits per statement waited its turn, and under
     /// `bench friends` it wrote 300 rows/s while 9,000/s arrived. It ends when the last
-    /// handle is dropped.
-    pub fn spawn(db: Db) -> HistoryWriter {
+    /// handle is dropped and what was queued is written.
+    pub fn spawn(db: Db) -> anyhow::Result<HistoryWriter> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("building the history writer's runtime");
-        std::thread::Builder::new()
-            .name("history-writer".into())
-            .spawn(move || runtime.block_on(async { write_batches(db.own_pool(2), rx).await }))
-            .expect("starting the history writer thread");
-        HistoryWriter { tx }
+        run_on_thread("history-writer", async move {
+            write_batches(db.own_pool(2), rx).await
+        })?;
+        Ok(HistoryWriter { tx })
     }
 
     /// Queues a fix; `false` when the queue is full and it was dropped.

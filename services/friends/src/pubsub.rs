@@ -20,6 +20,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use kit::runtime::Dedicated;
+
 use crate::ring::Ring;
 
 /// Identifies one WebSocket connection within this process.
@@ -167,13 +169,14 @@ pub enum PubSubError {
 pub struct PubSub {
     hub: Arc<Hub>,
     transport: Transport,
-    /// In process only: the Redis publishers count what the server took.
-    published: metrics::Counter,
 }
 
 #[derive(Clone)]
 enum Transport {
-    InProcess,
+    /// Counts what it hands over; the Redis publishers count what the server took.
+    InProcess {
+        published: metrics::Counter,
+    },
     Redis(Arc<RedisRing>),
 }
 
@@ -182,8 +185,9 @@ impl PubSub {
     pub fn in_process() -> PubSub {
         PubSub {
             hub: Arc::new(Hub::default()),
-            transport: Transport::InProcess,
-            published: metrics::counter!("friends_published_total"),
+            transport: Transport::InProcess {
+                published: metrics::counter!("friends_published_total"),
+            },
         }
     }
 
@@ -195,7 +199,6 @@ impl PubSub {
         let pubsub = PubSub {
             hub,
             transport: Transport::Redis(ring.clone()),
-            published: metrics::Counter::noop(),
         };
         tokio::spawn(retry_failed_subscriptions(Arc::downgrade(&ring)));
         Ok(pubsub)
@@ -203,7 +206,7 @@ impl PubSub {
 
     pub fn transport_name(&self) -> &'static str {
         match self.transport {
-            Transport::InProcess => "in-process",
+            Transport::InProcess { .. } => "in-process",
             Transport::Redis(_) => "redis-ring",
         }
     }
@@ -234,8 +237,8 @@ impl PubSub {
     /// Never waits: in process the event is handed over, on Redis it is queued.
     pub fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
         match &self.transport {
-            Transport::InProcess => {
-                self.published.increment(1);
+            Transport::InProcess { published } => {
+                published.increment(1);
                 self.hub.deliver(channel, Arc::new(event.clone()));
                 Ok(())
             }
@@ -247,7 +250,7 @@ impl PubSub {
     /// be overtaken by later ones (an unfriend before the next location).
     pub async fn publish_confirmed(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
         match &self.transport {
-            Transport::InProcess => self.publish(channel, event),
+            Transport::InProcess { .. } => self.publish(channel, event),
             Transport::Redis(ring) => ring.publish_confirmed(channel, event).await,
         }
     }
@@ -256,7 +259,7 @@ impl PubSub {
     /// owner changed.
     pub async fn set_servers(&self, servers: &[String]) -> anyhow::Result<()> {
         match &self.transport {
-            Transport::InProcess => Ok(()),
+            Transport::InProcess { .. } => Ok(()),
             Transport::Redis(ring) => ring.set_servers(servers).await,
         }
     }
@@ -264,7 +267,7 @@ impl PubSub {
     /// The ring's servers (empty in process).
     pub fn servers(&self) -> Vec<String> {
         match &self.transport {
-            Transport::InProcess => Vec::new(),
+            Transport::InProcess { .. } => Vec::new(),
             Transport::Redis(ring) => ring.state.load().ring.servers().to_vec(),
         }
     }
@@ -276,7 +279,7 @@ impl PubSub {
         };
         let state = ring.state.load_full();
         let mut down = Vec::new();
-        for (server, conn) in &state.conns {
+        for (server, Server { conn, .. }) in &state.servers {
             let mut conn = conn.clone();
             let pong = ring
                 .io
@@ -298,11 +301,24 @@ impl PubSub {
     }
 }
 
-/// The current ring and a connection and a publisher for each of its servers.
+/// The current ring and, per server, its connection and publisher.
 struct RingState {
     ring: Ring,
-    conns: FxHashMap<String, ConnectionManager>,
-    publishers: FxHashMap<String, Publisher>,
+    servers: FxHashMap<String, Server>,
+}
+
+#[derive(Clone)]
+struct Server {
+    conn: ConnectionManager,
+    publisher: Publisher,
+}
+
+impl Server {
+    fn connect(io: &Dedicated, url: &str, hub: &Arc<Hub>) -> anyhow::Result<Server> {
+        let conn = connect(url, hub)?;
+        let publisher = Publisher::spawn(io, url, conn.clone());
+        Ok(Server { conn, publisher })
+    }
 }
 
 /// Publishes waiting for one server, beyond which a publish fails at once.
@@ -321,11 +337,10 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn spawn(io: &IoRuntime, server: &str, conn: ConnectionManager) -> Publisher {
+    fn spawn(io: &Dedicated, server: &str, conn: ConnectionManager) -> Publisher {
         let (queue, rx) = mpsc::channel(PUBLISH_QUEUE);
         let up = Arc::new(AtomicBool::new(true));
-        io.handle
-            .spawn(run_publisher(server.to_string(), conn, rx, up.clone()));
+        io.spawn(run_publisher(server.to_string(), conn, rx, up.clone()));
         Publisher { queue, up }
     }
 }
@@ -366,7 +381,7 @@ async fn run_publisher(
 impl RingState {
     fn owner(&self, channel: &str) -> Option<(&str, ConnectionManager)> {
         let server = self.ring.owner(channel)?;
-        self.conns.get(server).map(|c| (server, c.clone()))
+        self.servers.get(server).map(|s| (server, s.conn.clone()))
     }
 }
 
@@ -378,73 +393,28 @@ struct RedisRing {
     changing: tokio::sync::Mutex<()>,
     /// Channels wanted here whose subscription failed; retried every second.
     failed: Mutex<FxHashSet<Arc<str>>>,
-    io: IoRuntime,
-}
-
-/// A thread and runtime of its own for the Redis connections (their reader tasks, which
-/// also fan pushed messages out into the hub), the publishers and every command. On the
-/// WebSocket runtime they queued behind thousands of busy connection tasks: under load
-/// Redis sat idle while replies timed out.
-struct IoRuntime {
-    handle: tokio::runtime::Handle,
-    /// Dropping it ends the runtime's thread.
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl IoRuntime {
-    fn start() -> anyhow::Result<IoRuntime> {
-        use anyhow::Context;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("building the pub/sub I/O runtime")?;
-        let handle = runtime.handle().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("pubsub-io".into())
-            .spawn(move || {
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                })
-            })
-            .context("starting the pub/sub I/O thread")?;
-        Ok(IoRuntime {
-            handle,
-            _stop: stop,
-        })
-    }
-
-    /// Runs `work` on the I/O runtime and waits for it.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl std::future::Future<Output = T> + Send + 'static,
-    ) -> T {
-        match self.handle.spawn(work).await {
-            Ok(value) => value,
-            Err(err) => std::panic::resume_unwind(err.into_panic()),
-        }
-    }
+    /// The Redis connections (their reader tasks, which also fan pushed messages out into
+    /// the hub), the publishers and every command run here: on the WebSocket runtime they
+    /// queued behind thousands of busy connection tasks, and under load Redis sat idle
+    /// while replies timed out.
+    io: Dedicated,
 }
 
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl RedisRing {
     fn new(hub: Arc<Hub>, vnodes: u32, servers: &[String]) -> anyhow::Result<Arc<RedisRing>> {
-        let io = IoRuntime::start()?;
-        let mut conns = FxHashMap::default();
-        let mut publishers = FxHashMap::default();
-        for server in servers {
-            let conn = connect(server, &hub)?;
-            publishers.insert(server.clone(), Publisher::spawn(&io, server, conn.clone()));
-            conns.insert(server.clone(), conn);
+        let io = Dedicated::start("pubsub-io")?;
+        let mut by_url = FxHashMap::default();
+        for url in servers {
+            by_url.insert(url.clone(), Server::connect(&io, url, &hub)?);
         }
         Ok(Arc::new(RedisRing {
             hub,
             vnodes,
             state: ArcSwap::from_pointee(RingState {
                 ring: Ring::new(servers, vnodes),
-                conns,
-                publishers,
+                servers: by_url,
             }),
             changing: tokio::sync::Mutex::new(()),
             failed: Mutex::new(FxHashSet::default()),
@@ -505,7 +475,11 @@ impl RedisRing {
     fn publish(&self, channel: &str, event: &Event) -> Result<(), PubSubError> {
         let state = self.state.load();
         let server = state.ring.owner(channel).ok_or(PubSubError::EmptyRing)?;
-        let publisher = state.publishers.get(server).ok_or(PubSubError::EmptyRing)?;
+        let publisher = &state
+            .servers
+            .get(server)
+            .ok_or(PubSubError::EmptyRing)?
+            .publisher;
         let payload = serde_json::to_vec(event).expect("events serialise");
         let server = || server.to_string();
         match publisher.queue.try_send((channel.to_string(), payload)) {
@@ -537,25 +511,15 @@ impl RedisRing {
         if ring.servers() == old.ring.servers() {
             return Ok(());
         }
-        let mut conns = FxHashMap::default();
-        let mut publishers = FxHashMap::default();
-        for server in ring.servers() {
-            let (conn, publisher) = match (old.conns.get(server), old.publishers.get(server)) {
-                (Some(conn), Some(publisher)) => (conn.clone(), publisher.clone()),
-                _ => {
-                    let conn = connect(server, &self.hub)?;
-                    let publisher = Publisher::spawn(&self.io, server, conn.clone());
-                    (conn, publisher)
-                }
+        let mut servers = FxHashMap::default();
+        for url in ring.servers() {
+            let server = match old.servers.get(url) {
+                Some(server) => server.clone(),
+                None => Server::connect(&self.io, url, &self.hub)?,
             };
-            conns.insert(server.clone(), conn);
-            publishers.insert(server.clone(), publisher);
+            servers.insert(url.clone(), server);
         }
-        let new = Arc::new(RingState {
-            ring,
-            conns,
-            publishers,
-        });
+        let new = Arc::new(RingState { ring, servers });
         // Publish the new ring first: a subscriber added from now on picks the new owner,
         // and one added before is in the hub, so the loop below moves it.
         self.state.store(new.clone());
@@ -569,8 +533,8 @@ impl RedisRing {
             }
             moved += 1;
             self.subscribe(&channel).await;
-            if let Some(conn) = before.and_then(|b| old.conns.get(b)) {
-                leaving.push((conn.clone(), channel));
+            if let Some(server) = before.and_then(|b| old.servers.get(b)) {
+                leaving.push((server.conn.clone(), channel));
             }
         }
         tracing::info!(
@@ -580,7 +544,7 @@ impl RedisRing {
         );
         metrics::counter!("friends_ring_changes_total").increment(1);
         // The old owners may be dead: leave them in the background, without delaying anything.
-        self.io.handle.spawn(async move {
+        self.io.spawn(async move {
             for (mut conn, channel) in leaving {
                 let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, conn.unsubscribe(&*channel)).await;
             }

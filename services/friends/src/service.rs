@@ -87,7 +87,7 @@ impl FriendsState {
             config.ttl(),
         )
         .await?;
-        let history = HistoryWriter::spawn(backends.db.clone());
+        let history = HistoryWriter::spawn(backends.db.clone())?;
         let recent_updates = (config.location_min_interval_ms > 0).then(|| {
             moka::sync::Cache::builder()
                 .time_to_live(Duration::from_millis(config.location_min_interval_ms))
@@ -125,9 +125,12 @@ impl FriendsState {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
-                let keep_ms = (state.config.history_retention_days * 86_400_000.0) as i64;
-                let cutoff = crate::store::now_ms() - keep_ms;
-                match crate::store::expire_history(&state.backends.db, cutoff).await {
+                let swept = crate::store::sweep_history(
+                    &state.backends.db,
+                    state.config.history_retention_days,
+                    crate::store::now_ms(),
+                );
+                match swept.await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(removed = n, "location history past retention"),
                     Err(err) => tracing::warn!(error = %err, "history retention sweep failed"),

@@ -197,8 +197,9 @@ pub async fn delete_history(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-/// Deletes fixes received before `cutoff_ms`.
-pub async fn expire_history(db: &Db, cutoff_ms: i64) -> Result<u64, sqlx::Error> {
+/// The retention sweep: removes fixes received more than `retention_days` before `now_ms`.
+pub async fn sweep_history(db: &Db, retention_days: f64, now_ms: i64) -> Result<u64, sqlx::Error> {
+    let cutoff_ms = now_ms - (retention_days * 86_400_000.0) as i64;
     let done = sqlx::query("DELETE FROM location_history WHERE received_ms < $1")
         .bind(cutoff_ms)
         .execute(&db.pool)

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod ops;
 pub mod problem;
 pub mod rate_limit;
+pub mod runtime;
 pub mod serve;
 pub mod telemetry;
 

@@ -1881,17 +1881,9 @@ fn emit(value: Value) {
 /// stealing, leaving more of the machine to the server under test.
 pub async fn client(args: ClientArgs) -> anyhow::Result<()> {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("friends-client".into())
-        .spawn(move || {
-            let outcome = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("building the client runtime")
-                .and_then(|runtime| runtime.block_on(client_inner(&args)));
-            let _ = done_tx.send(outcome);
-        })
-        .context("starting the client thread")?;
+    kit::runtime::run_on_thread("friends-client", async move {
+        let _ = done_tx.send(client_inner(&args).await);
+    })?;
     let outcome = done_rx
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("the client thread panicked")));
