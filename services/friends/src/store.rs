@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kit::db::{Db, values_list};
+use kit::db::{Backend, Db, values_list};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -132,14 +132,19 @@ pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() > 0)
 }
 
-/// Rows per history INSERT: few enough that SQLite's parameter lookup stays cheap (see
-/// [`values_list`]), many enough that a batch is a handful of statements.
-const HISTORY_ROWS_PER_INSERT: usize = 100;
+/// Rows per history INSERT: on SQLite few enough that its parameter lookup stays cheap (see
+/// [`values_list`]); PostgreSQL takes large statements in its stride.
+fn history_rows_per_insert(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 100,
+        Backend::Postgres => 1000,
+    }
+}
 
 /// Writes many fixes in one transaction, a multi-row statement per chunk.
 pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
     let mut tx = db.pool.begin().await?;
-    for chunk in rows.chunks(HISTORY_ROWS_PER_INSERT) {
+    for chunk in rows.chunks(history_rows_per_insert(db.backend)) {
         let sql = format!(
             "INSERT INTO location_history (user_id, ts, latitude, longitude, received_ms) \
              VALUES {}",

@@ -195,10 +195,16 @@ impl RedisCache {
 
     fn note<T>(&self, result: redis::RedisResult<T>) -> Result<T, CacheError> {
         result.map_err(|err| {
-            let until = self.epoch.elapsed() + COOL_DOWN;
-            self.down_until_ms
-                .store(until.as_millis() as u64, Ordering::Relaxed);
-            tracing::warn!(error = %err, "redis call failed; bypassing the cache for a second");
+            let now = self.epoch.elapsed();
+            let until = (now + COOL_DOWN).as_millis() as u64;
+            let before = self.down_until_ms.swap(until, Ordering::Relaxed);
+            // One line per outage, not one per call: under load hundreds of calls in flight
+            // fail together.
+            if before <= now.as_millis() as u64 {
+                tracing::warn!(error = %err, "redis call failed; bypassing the cache for a second");
+            } else {
+                tracing::debug!(error = %err, "redis call failed while bypassing the cache");
+            }
             CacheError::Redis(err)
         })
     }
