@@ -69,15 +69,21 @@ async fn history_retention_sweep_on_postgres() {
     retention_sweep_keeps_only_recent_fixes(db).await;
 }
 
-#[tokio::test]
-async fn location_cache_shards_users_over_several_redis_servers() {
+/// A location cache over two databases of the test Redis, with a fresh key prefix.
+async fn sharded_cache(dbs: [u8; 2], name: &str) -> (LocationCache, [String; 2], String) {
     let base = test_redis_url().trim_end_matches('/').to_string();
-    let shards = [format!("{base}/13"), format!("{base}/14")];
-    let prefix = format!("shard{}", rand::random::<u32>());
+    let shards = dbs.map(|db| format!("{base}/{db}"));
+    let prefix = format!("{name}{}", rand::random::<u32>());
     let fallback = kit::cache::Cache::Local(kit::cache::LocalCache::new(10));
     let cache = LocationCache::connect(&shards, fallback, &prefix, Duration::from_secs(60))
         .await
         .unwrap();
+    (cache, shards, prefix)
+}
+
+#[tokio::test]
+async fn location_cache_shards_users_over_several_redis_servers() {
+    let (cache, shards, prefix) = sharded_cache([13, 14], "shard").await;
     assert_eq!(cache.shard_count(), 2);
     assert_eq!(cache.backend_name(), "redis");
 
@@ -114,13 +120,7 @@ async fn location_cache_shards_users_over_several_redis_servers() {
 
 #[tokio::test]
 async fn location_cache_reads_back_across_shards_in_request_order() {
-    let base = test_redis_url().trim_end_matches('/').to_string();
-    let shards = [format!("{base}/11"), format!("{base}/12")];
-    let prefix = format!("order{}", rand::random::<u32>());
-    let fallback = kit::cache::Cache::Local(kit::cache::LocalCache::new(10));
-    let cache = LocationCache::connect(&shards, fallback, &prefix, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let (cache, _, _) = sharded_cache([11, 12], "order").await;
     for user in [3_i64, 8, 21, 34] {
         let fix = CachedLocation {
             latitude: user as f64,
