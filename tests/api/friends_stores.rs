@@ -1,7 +1,8 @@
 //! The nearby-friends stores below the WebSocket, against real servers: the history
 //! retention sweep on both SQL backends, the location cache sharded over two Redis
 //! databases, and a Redis pub/sub server that is down when a channel is first wanted (its
-//! subscription is retried, its publisher reports the outage and recovers).
+//! subscription is retried, its publisher reports the outage and recovers) or one that
+//! stops answering (publishes beyond the publisher's queue are refused as a backlog).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,4 +210,67 @@ async fn a_pubsub_server_down_at_first_is_retried_and_its_publisher_recovers() {
         last = Some(got);
     }
     assert_eq!(last, Some(event(999)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_pubsub_server_backs_publishes_up_until_it_answers_again() {
+    let redis = RedisServer::start(free_port());
+    let url = redis.url();
+    let pubsub = PubSub::redis(std::slice::from_ref(&url), 160).unwrap();
+    // Room for the whole backlog: nothing is dropped at the subscriber.
+    let (tx, mut rx) = mpsc::channel(100_000);
+    let channel = format!("backlog{}:u:1", rand::random::<u32>());
+    pubsub.subscribe(&channel, 1, &tx).await;
+    let event = |n: i64| Event::Location {
+        user_id: 1,
+        latitude: n as f64,
+        longitude: 0.0,
+        timestamp: 1.0,
+    };
+    pubsub.publish(&channel, &event(0)).unwrap();
+    assert_eq!(
+        next_event(&mut rx, Duration::from_secs(5)).await,
+        Some(event(0))
+    );
+
+    // A frozen server takes no pipeline, so the publisher's queue fills, and publishes
+    // beyond it are refused at once rather than waited for.
+    redis.pause();
+    let mut refused = None;
+    for n in 1..50_000 {
+        match pubsub.publish(&channel, &event(n)) {
+            Ok(()) | Err(PubSubError::Down { .. }) => {}
+            Err(err) => {
+                refused = Some((n, err));
+                break;
+            }
+        }
+    }
+    let (n, err) = refused.expect("50,000 publishes to a frozen server must back up");
+    assert!(
+        matches!(&err, PubSubError::Backlog { server } if *server == url),
+        "{err}"
+    );
+    assert!(n > 1000, "the queue holds thousands, refused after {n}");
+    assert!(err.to_string().contains("is behind"), "{err}");
+
+    // Thawed, the server drains the queue and new publishes arrive again.
+    redis.resume();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "publishes still refused 15 s after the server came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if pubsub.publish(&channel, &event(-1)).is_ok() {
+            break;
+        }
+    }
+    // Everything queued before it comes first (the backlog drains in order).
+    let mut last = None;
+    while let Some(got) = next_event(&mut rx, Duration::from_millis(1000)).await {
+        last = Some(got);
+    }
+    assert_eq!(last, Some(event(-1)), "the last publish arrives last");
 }
