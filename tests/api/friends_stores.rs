@@ -148,6 +148,25 @@ async fn next_event(rx: &mut mpsc::Receiver<Arc<Event>>, wait: Duration) -> Opti
         .map(|event| (*event).clone())
 }
 
+/// User 1's `n`-th location, told apart by its latitude.
+fn event(n: i64) -> Event {
+    Event::Location {
+        user_id: 1,
+        latitude: n as f64,
+        longitude: 0.0,
+        timestamp: 1.0,
+    }
+}
+
+/// The last event before `rx` stays quiet for a second.
+async fn last_event(rx: &mut mpsc::Receiver<Arc<Event>>) -> Option<Event> {
+    let mut last = None;
+    while let Some(got) = next_event(rx, Duration::from_millis(1000)).await {
+        last = Some(got);
+    }
+    last
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pubsub_server_down_at_first_is_retried_and_its_publisher_recovers() {
     let port = free_port();
@@ -157,12 +176,6 @@ async fn a_pubsub_server_down_at_first_is_retried_and_its_publisher_recovers() {
     let channel = format!("retry{}:u:1", rand::random::<u32>());
     // Nothing listens yet: the subscription fails and is remembered for retrying.
     pubsub.subscribe(&channel, 1, &tx).await;
-    let event = |n: i64| Event::Location {
-        user_id: 1,
-        latitude: n as f64,
-        longitude: 0.0,
-        timestamp: 1.0,
-    };
     // Publishes queue; once a pipeline has failed they report the server down.
     let mut saw_down = false;
     for n in 0..40 {
@@ -205,11 +218,7 @@ async fn a_pubsub_server_down_at_first_is_retried_and_its_publisher_recovers() {
     // Up again: the next publish is accepted without an error and arrives.
     tokio::time::sleep(Duration::from_millis(200)).await;
     pubsub.publish(&channel, &event(999)).unwrap();
-    let mut last = None;
-    while let Some(got) = next_event(&mut rx, Duration::from_millis(500)).await {
-        last = Some(got);
-    }
-    assert_eq!(last, Some(event(999)));
+    assert_eq!(last_event(&mut rx).await, Some(event(999)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,12 +230,6 @@ async fn a_frozen_pubsub_server_backs_publishes_up_until_it_answers_again() {
     let (tx, mut rx) = mpsc::channel(100_000);
     let channel = format!("backlog{}:u:1", rand::random::<u32>());
     pubsub.subscribe(&channel, 1, &tx).await;
-    let event = |n: i64| Event::Location {
-        user_id: 1,
-        latitude: n as f64,
-        longitude: 0.0,
-        timestamp: 1.0,
-    };
     pubsub.publish(&channel, &event(0)).unwrap();
     assert_eq!(
         next_event(&mut rx, Duration::from_secs(5)).await,
@@ -268,9 +271,9 @@ async fn a_frozen_pubsub_server_backs_publishes_up_until_it_answers_again() {
         }
     }
     // Everything queued before it comes first (the backlog drains in order).
-    let mut last = None;
-    while let Some(got) = next_event(&mut rx, Duration::from_millis(1000)).await {
-        last = Some(got);
-    }
-    assert_eq!(last, Some(event(-1)), "the last publish arrives last");
+    assert_eq!(
+        last_event(&mut rx).await,
+        Some(event(-1)),
+        "the last publish arrives last"
+    );
 }
