@@ -4,7 +4,6 @@
 //! subscription is retried, its publisher reports the outage and recovers) or one that
 //! stops answering (publishes beyond the publisher's queue are refused as a backlog).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use friends::locations::{CachedLocation, LocationCache};
@@ -140,12 +139,8 @@ async fn location_cache_reads_back_across_shards_in_request_order() {
 }
 
 /// Receives the next event within `wait`.
-async fn next_event(rx: &mut mpsc::Receiver<Arc<Event>>, wait: Duration) -> Option<Event> {
-    tokio::time::timeout(wait, rx.recv())
-        .await
-        .ok()
-        .flatten()
-        .map(|event| (*event).clone())
+async fn next_event(rx: &mut mpsc::Receiver<Event>, wait: Duration) -> Option<Event> {
+    tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
 }
 
 /// User 1's `n`-th location, told apart by its latitude.
@@ -159,7 +154,7 @@ fn event(n: i64) -> Event {
 }
 
 /// The last event before `rx` stays quiet for a second.
-async fn last_event(rx: &mut mpsc::Receiver<Arc<Event>>) -> Option<Event> {
+async fn last_event(rx: &mut mpsc::Receiver<Event>) -> Option<Event> {
     let mut last = None;
     while let Some(got) = next_event(rx, Duration::from_millis(1000)).await {
         last = Some(got);

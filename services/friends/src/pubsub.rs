@@ -27,8 +27,9 @@ use crate::ring::Ring;
 /// Identifies one WebSocket connection within this process.
 pub type ConnId = u64;
 
-/// What travels on a channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What travels on a channel. `Copy` (no heap data): each subscriber gets its own copy, so
+/// that fan-out does not make every connection touch one shared reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
     /// `user_id` is at this fix (published on the user's own channel).
@@ -52,7 +53,7 @@ pub enum Event {
 
 /// Where a connection receives its events; bounded so that a stalled client cannot grow the
 /// server without limit (updates are at-most-once: overflow is dropped and counted).
-pub type Inbox = mpsc::Sender<Arc<Event>>;
+pub type Inbox = mpsc::Sender<Event>;
 
 /// The local subscribers of one channel.
 type Subscribers = Vec<(ConnId, Inbox)>;
@@ -107,14 +108,14 @@ impl Hub {
     }
 
     /// Hands `event` to every local subscriber of `channel`; returns how many took it.
-    pub fn deliver(&self, channel: &str, event: Arc<Event>) -> usize {
+    pub fn deliver(&self, channel: &str, event: Event) -> usize {
         let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
         let Some(subs) = channels.get(channel) else {
             return 0;
         };
         let mut delivered = 0;
         for (_, inbox) in subs {
-            match inbox.try_send(event.clone()) {
+            match inbox.try_send(event) {
                 Ok(()) => delivered += 1,
                 Err(_) => {
                     metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
@@ -139,7 +140,7 @@ impl Hub {
         };
         match serde_json::from_slice::<Event>(payload) {
             Ok(event) => {
-                self.deliver(channel, Arc::new(event));
+                self.deliver(channel, event);
             }
             Err(err) => {
                 tracing::warn!(%channel, error = %err, "ignoring an undecodable pub/sub message")
@@ -239,7 +240,7 @@ impl PubSub {
         match &self.transport {
             Transport::InProcess { published } => {
                 published.increment(1);
-                self.hub.deliver(channel, Arc::new(event.clone()));
+                self.hub.deliver(channel, *event);
                 Ok(())
             }
             Transport::Redis(ring) => ring.publish(channel, event),
@@ -634,13 +635,13 @@ mod tests {
             friend_id: 2,
         };
         pubsub.publish("c", &event).unwrap();
-        assert_eq!(*rx1.recv().await.unwrap(), event);
-        assert_eq!(*rx2.recv().await.unwrap(), event);
+        assert_eq!(rx1.recv().await.unwrap(), event);
+        assert_eq!(rx2.recv().await.unwrap(), event);
         assert!(rx2.try_recv().is_err(), "one delivery per connection");
         pubsub.unsubscribe("c", 1).await;
         pubsub.publish("c", &event).unwrap();
         assert!(rx1.try_recv().is_err());
-        assert_eq!(*rx2.recv().await.unwrap(), event);
+        assert_eq!(rx2.recv().await.unwrap(), event);
         pubsub.unsubscribe("c", 2).await;
         assert_eq!(pubsub.hub().channel_count(), 0);
     }

@@ -4,13 +4,12 @@
 //! friend, so that every decision (forward or not, `friend_left`) is made here from local
 //! state, without a round trip.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures::SinkExt;
 use geo_core::{Cell, LatLon, haversine_m};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -107,6 +106,16 @@ impl ServerFrame {
     }
 }
 
+/// What a connection knows of one friend: one map entry, so that an event costs one lookup.
+#[derive(Debug, Default)]
+struct Friend {
+    /// The last fix heard, until it is older than the inactivity timeout.
+    heard: Option<Heard>,
+    /// The client was last told this friend is within the radius (and not told otherwise
+    /// since); only ever set while `heard` is.
+    shown: bool,
+}
+
 /// The last fix heard from a friend.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
@@ -144,12 +153,10 @@ struct Connection {
     id: ConnId,
     inbox: Inbox,
     here: Option<(LatLon, f64)>,
-    friends: FxHashSet<i64>,
-    heard: FxHashMap<i64, Heard>,
+    friends: FxHashMap<i64, Friend>,
     /// No heard friend expires before this; an early value only costs a spare wake-up, so
     /// it is lowered on insert and recomputed only when it fires (not on every event).
     deadline: Option<Instant>,
-    visible: FxHashSet<i64>,
     random: Option<RandomState>,
     ttl: Duration,
     radius_m: f64,
@@ -168,10 +175,8 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
         user_id,
         inbox,
         here: None,
-        friends: FxHashSet::default(),
-        heard: FxHashMap::default(),
+        friends: FxHashMap::default(),
         deadline: None,
-        visible: FxHashSet::default(),
         random: None,
     };
     let mut out: Vec<ServerFrame> = Vec::new();
@@ -201,11 +206,13 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
                 }
             }
             Some(event) = events.recv() => {
-                conn.on_event(&event, &mut out).await;
+                // One clock reading for the whole batch: they all arrived by now.
+                let now = Instant::now();
+                conn.on_event(event, now, &mut out).await;
                 // Drain what else is ready so that one flush carries many frames.
                 for _ in 0..INBOX {
                     match events.try_recv() {
-                        Ok(event) => conn.on_event(&event, &mut out).await,
+                        Ok(event) => conn.on_event(event, now, &mut out).await,
                         Err(_) => break,
                     }
                 }
@@ -266,6 +273,18 @@ fn validate_fix(
         },
         timestamp,
     ))
+}
+
+/// `friend`'s fix as the client sees it, when within `radius_m` of `here`.
+fn near(here: LatLon, radius_m: f64, friend: i64, heard: &Heard) -> Option<FriendView> {
+    let distance = haversine_m(here, heard.at);
+    (distance <= radius_m).then(|| FriendView {
+        user_id: friend,
+        latitude: heard.at.lat,
+        longitude: heard.at.lon,
+        distance_m: round_dm(distance),
+        timestamp: heard.timestamp,
+    })
 }
 
 /// Distances are reported to the decimetre.
@@ -348,7 +367,10 @@ impl Connection {
         self.state.take_update_slot(self.user_id);
         self.here = Some(fix);
         self.store_fix(fix).await;
-        self.friends = friend_ids.iter().copied().collect();
+        self.friends = friend_ids
+            .iter()
+            .map(|&id| (id, Friend::default()))
+            .collect();
         let cached = match self.state.locations.get_many(&friend_ids).await {
             Ok(cached) => cached,
             Err(err) => {
@@ -363,11 +385,9 @@ impl Connection {
             let Some(heard) = location.and_then(|l| Heard::from_cache(&l, now_ms, self.ttl)) else {
                 continue;
             };
-            self.hear(friend, heard);
-            if let Some(view) = self.view_if_near(friend, &heard) {
-                self.visible.insert(friend);
-                nearby.push(view);
-            }
+            let view = self.view_if_near(friend, &heard);
+            self.hear(friend, heard, view.is_some());
+            nearby.extend(view);
         }
         nearby.sort_by(|a, b| {
             a.distance_m
@@ -415,9 +435,20 @@ impl Connection {
         self.here = Some(fix);
         self.store_fix(fix).await;
         // Having moved, friends we already know about may have come within or left the radius.
-        let heard: Vec<(i64, Heard)> = self.heard.iter().map(|(&f, &h)| (f, h)).collect();
-        for (friend, heard) in heard {
-            self.show_or_hide(friend, &heard, out);
+        let (here, radius_m) = (fix.0, self.radius_m);
+        for (&id, friend) in &mut self.friends {
+            let Some(heard) = friend.heard else { continue };
+            match near(here, radius_m, id, &heard) {
+                Some(view) if !friend.shown => {
+                    friend.shown = true;
+                    out.push(ServerFrame::FriendLocation(view));
+                }
+                None if friend.shown => {
+                    friend.shown = false;
+                    out.push(ServerFrame::FriendLeft { user_id: id });
+                }
+                _ => {}
+            }
         }
         if self
             .random
@@ -503,7 +534,7 @@ impl Connection {
                 return out.push(ServerFrame::error(503, "the user database is unavailable"));
             }
         }
-        self.friends.insert(friend_id);
+        self.friends.entry(friend_id).or_default();
         let channel = self.channel(friend_id);
         self.state
             .pubsub
@@ -513,15 +544,20 @@ impl Connection {
             && let Some(Some(location)) = cached.first()
             && let Some(heard) = Heard::from_cache(location, store::now_ms(), self.ttl)
         {
-            self.hear(friend_id, heard);
-            // The reply is due even if the friend was already shown.
-            self.visible.remove(&friend_id);
-            self.show_or_hide(friend_id, &heard, out);
+            let was_shown = self.friends.get(&friend_id).is_some_and(|f| f.shown);
+            let view = self.view_if_near(friend_id, &heard);
+            self.hear(friend_id, heard, view.is_some());
+            match view {
+                // The reply is due even if the friend was already shown.
+                Some(view) => out.push(ServerFrame::FriendLocation(view)),
+                None if was_shown => out.push(ServerFrame::FriendLeft { user_id: friend_id }),
+                None => {}
+            }
         }
     }
 
     async fn unsubscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
-        if !self.friends.contains(&friend_id) {
+        if !self.friends.contains_key(&friend_id) {
             return out.push(ServerFrame::error(
                 404,
                 format!("not subscribed to user {friend_id}"),
@@ -531,42 +567,34 @@ impl Connection {
     }
 
     async fn drop_friend(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
-        self.friends.remove(&friend_id);
-        self.heard.remove(&friend_id);
+        let was_shown = self.friends.remove(&friend_id).is_some_and(|f| f.shown);
         let channel = self.channel(friend_id);
         self.state.pubsub.unsubscribe(&channel, self.id).await;
-        if self.visible.remove(&friend_id) {
+        if was_shown {
             out.push(ServerFrame::FriendLeft { user_id: friend_id });
         }
     }
 
-    async fn on_event(&mut self, event: &Arc<Event>, out: &mut Vec<ServerFrame>) {
-        match **event {
+    async fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<ServerFrame>) {
+        match event {
             Event::Location {
                 user_id,
                 latitude,
                 longitude,
                 timestamp,
             } => {
-                // Checked again here, not only at subscription: an unfriend takes effect at
-                // once even if this process still holds the channel for someone else.
-                if !self.friends.contains(&user_id) || user_id == self.user_id {
-                    self.state.counters.not_friend.increment(1);
-                    return;
-                }
                 let heard = Heard {
                     at: LatLon {
                         lat: latitude,
                         lon: longitude,
                     },
                     timestamp,
-                    seen: Instant::now(),
+                    seen: now,
                 };
-                self.hear(user_id, heard);
-                self.forward(user_id, &heard, out);
+                self.forward(user_id, heard, out);
             }
             Event::Unfriended { user_id, friend_id } => {
-                if friend_id == self.user_id && self.friends.contains(&user_id) {
+                if friend_id == self.user_id && self.friends.contains_key(&user_id) {
                     self.drop_friend(user_id, out).await;
                 }
             }
@@ -601,74 +629,69 @@ impl Connection {
     }
 
     /// A friend moved: forward when within the radius, `friend_left` when they just left it.
-    fn forward(&mut self, friend: i64, heard: &Heard, out: &mut Vec<ServerFrame>) {
-        match self.view_if_near(friend, heard) {
+    fn forward(&mut self, id: i64, heard: Heard, out: &mut Vec<ServerFrame>) {
+        // Checked again here, not only at subscription: an unfriend takes effect at once
+        // even if this process still holds the channel for someone else.
+        let (Some(friend), Some((here, _))) = (self.friends.get_mut(&id), self.here) else {
+            self.state.counters.not_friend.increment(1);
+            return;
+        };
+        if id == self.user_id {
+            self.state.counters.not_friend.increment(1);
+            return;
+        }
+        let view = near(here, self.radius_m, id, &heard);
+        friend.heard = Some(heard);
+        let was_shown = std::mem::replace(&mut friend.shown, view.is_some());
+        match view {
             Some(view) => {
-                self.visible.insert(friend);
                 self.state.counters.deliveries.increment(1);
                 out.push(ServerFrame::FriendLocation(view));
             }
-            None => {
-                if self.visible.remove(&friend) {
-                    out.push(ServerFrame::FriendLeft { user_id: friend });
-                }
-            }
+            None if was_shown => out.push(ServerFrame::FriendLeft { user_id: id }),
+            None => {}
         }
-    }
-
-    /// We moved: report only transitions (a friend standing still is not news).
-    fn show_or_hide(&mut self, friend: i64, heard: &Heard, out: &mut Vec<ServerFrame>) {
-        match self.view_if_near(friend, heard) {
-            Some(view) => {
-                if self.visible.insert(friend) {
-                    out.push(ServerFrame::FriendLocation(view));
-                }
-            }
-            None => {
-                if self.visible.remove(&friend) {
-                    out.push(ServerFrame::FriendLeft { user_id: friend });
-                }
-            }
-        }
+        self.lower_deadline(heard.seen);
     }
 
     fn view_if_near(&self, friend: i64, heard: &Heard) -> Option<FriendView> {
-        let (here, _) = self.here?;
-        let distance = haversine_m(here, heard.at);
-        (distance <= self.radius_m).then(|| FriendView {
-            user_id: friend,
-            latitude: heard.at.lat,
-            longitude: heard.at.lon,
-            distance_m: round_dm(distance),
-            timestamp: heard.timestamp,
-        })
+        near(self.here?.0, self.radius_m, friend, heard)
     }
 
-    fn hear(&mut self, friend: i64, heard: Heard) {
-        let expires = heard.seen + self.ttl;
+    /// Records a friend's fix (the friend must be known) and whether the client now shows it.
+    fn hear(&mut self, id: i64, heard: Heard, shown: bool) {
+        if let Some(friend) = self.friends.get_mut(&id) {
+            friend.heard = Some(heard);
+            friend.shown = shown;
+            self.lower_deadline(heard.seen);
+        }
+    }
+
+    fn lower_deadline(&mut self, seen: Instant) {
+        let expires = seen + self.ttl;
         if self.deadline.is_none_or(|d| expires < d) {
             self.deadline = Some(expires);
         }
-        self.heard.insert(friend, heard);
     }
 
     /// Friends silent for the inactivity timeout are gone.
     fn expire(&mut self, out: &mut Vec<ServerFrame>) {
         let now = Instant::now();
         let ttl = self.ttl;
-        let expired: Vec<i64> = self
-            .heard
-            .iter()
-            .filter(|(_, h)| h.seen + ttl <= now)
-            .map(|(&f, _)| f)
-            .collect();
-        for friend in expired {
-            self.heard.remove(&friend);
-            if self.visible.remove(&friend) {
-                out.push(ServerFrame::FriendLeft { user_id: friend });
+        let mut deadline: Option<Instant> = None;
+        for (&id, friend) in &mut self.friends {
+            let Some(heard) = friend.heard else { continue };
+            let expires = heard.seen + ttl;
+            if expires > now {
+                deadline = Some(deadline.map_or(expires, |d| d.min(expires)));
+                continue;
+            }
+            friend.heard = None;
+            if std::mem::take(&mut friend.shown) {
+                out.push(ServerFrame::FriendLeft { user_id: id });
             }
         }
-        self.deadline = self.heard.values().map(|h| h.seen + ttl).min();
+        self.deadline = deadline;
     }
 
     async fn join_cells(&mut self, at: LatLon) {
@@ -705,7 +728,7 @@ impl Connection {
     }
 
     async fn leave(&mut self) {
-        for friend in std::mem::take(&mut self.friends) {
+        for friend in std::mem::take(&mut self.friends).into_keys() {
             let channel = self.channel(friend);
             self.state.pubsub.unsubscribe(&channel, self.id).await;
         }

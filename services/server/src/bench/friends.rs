@@ -96,9 +96,12 @@ const IDLE_SETTLE: Duration = Duration::from_secs(3);
 const WINDOW_GRACE: Duration = Duration::from_secs(3);
 /// The server's `DRAIN_GRACE_S` in the benchmark (clients never leave on their own).
 const DRAIN_GRACE_S: f64 = 1.0;
-/// Share of the interval the server's `LOCATION_MIN_INTERVAL_MS` is set to, so that send
-/// jitter is not mistaken for a client flooding.
-const MIN_INTERVAL_SHARE: f64 = 0.9;
+/// Share of the interval the server's `LOCATION_MIN_INTERVAL_MS` is set to. The limit still
+/// refuses a client that sends twice as often as scheduled, but not one whose update the
+/// server read up to half an interval late after reading the previous one on time: under
+/// load a connection is served every few tens of milliseconds, which at 90 % of a 250 ms
+/// interval turned 5-20 % of on-schedule updates into 429s.
+const MIN_INTERVAL_SHARE: f64 = 0.5;
 /// Latencies are recorded in microseconds, 1 us .. 10 min.
 const LATENCY_MAX_US: u64 = 600_000_000;
 
@@ -124,7 +127,7 @@ pub struct FriendsArgs {
     #[arg(long, default_value_t = 20)]
     pub friends: usize,
     /// Each client sends a location update every this many milliseconds (T); the server's
-    /// per-user minimum interval is set to 90 % of min(T, 1000 ms).
+    /// per-user minimum interval is set to half of min(T, 1000 ms).
     #[arg(long, default_value_t = 1000)]
     pub interval_ms: u64,
     /// Seconds of steady-state measurement.
