@@ -143,14 +143,31 @@ pub fn placeholders(start: usize, n: usize) -> String {
         .join(", ")
 }
 
-/// `($1, ..., $cols), ($cols+1, ...), ...` for `rows` rows.
+/// The row tuples of a multi-row `VALUES` list: `($1, ..., $cols), ($cols+1, ...), ...` on
+/// PostgreSQL, `(?, ..., ?), ...` on SQLite. Only for statements whose parameters are all in
+/// the list, bound row by row in order.
 ///
-/// Keep `rows * cols` to a few hundred on hot paths: SQLite looks each numbered parameter
-/// up by a linear scan of the statement's names, so binding costs grow with its square
-/// (a 1,000-row history insert spent most of its time in `sqlite3_bind_parameter_name`).
-pub fn values_list(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// SQLite looks a numbered parameter (`$n`) up by a linear scan of the statement's names,
+/// so binding `$n`s costs the square of their number (a 1,000-row history insert spent
+/// most of its time in `sqlite3_bind_parameter_name`); anonymous `?`s bind by position.
+pub fn values_list(backend: Backend, rows: usize, cols: usize) -> String {
+    let row = |r: usize| match backend {
+        Backend::Postgres => format!("({})", placeholders(r * cols + 1, cols)),
+        Backend::Sqlite => format!("({})", vec!["?"; cols].join(", ")),
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_lists_number_on_postgres_and_stay_anonymous_on_sqlite() {
+        assert_eq!(
+            values_list(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(values_list(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+    }
 }

@@ -165,7 +165,7 @@ pub async fn upsert_imported(db: &Db, records: &[ImportedBusiness]) -> Result<u6
              OR businesses.opening_hours IS DISTINCT FROM excluded.opening_hours \
              OR businesses.phone IS DISTINCT FROM excluded.phone \
              OR businesses.website IS DISTINCT FROM excluded.website",
-            values_list(chunk.len(), COLS)
+            values_list(db.backend, chunk.len(), COLS)
         );
         let mut query = sqlx::query(&sql);
         for r in chunk {
@@ -187,7 +187,7 @@ pub async fn insert_many(db: &Db, owner_id: Option<i64>, rows: &[BusinessFields]
         let sql = format!(
             "INSERT INTO businesses (name, category, latitude, longitude, opening_hours, \
              owner_id, address, updated_at) VALUES {}",
-            values_list(chunk.len(), COLS)
+            values_list(db.backend, chunk.len(), COLS)
         );
         let mut query = sqlx::query(&sql);
         for f in chunk {
@@ -368,7 +368,7 @@ pub async fn publish(db: &Db) -> Result<PublicationDiff> {
     for chunk in index_inserts.chunks(BATCH_ROWS) {
         let sql = format!(
             "INSERT INTO geohash_index (geohash, business_id) VALUES {} ON CONFLICT DO NOTHING",
-            values_list(chunk.len(), 2)
+            values_list(db.backend, chunk.len(), 2)
         );
         let mut query = sqlx::query(&sql);
         for (cell, id) in chunk {
@@ -383,7 +383,7 @@ pub async fn publish(db: &Db) -> Result<PublicationDiff> {
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, category = excluded.category, \
              latitude = excluded.latitude, longitude = excluded.longitude, \
              opening_hours = excluded.opening_hours, revision = excluded.revision",
-            values_list(chunk.len(), 7)
+            values_list(db.backend, chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
         for (s, revision) in chunk {
