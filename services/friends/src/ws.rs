@@ -116,6 +116,32 @@ struct Friend {
     shown: bool,
 }
 
+impl Friend {
+    /// Records whether the client shows this friend now (`view` within the radius, or not)
+    /// and pushes what tells it: the view when it is `news` (a fresh fix) or newly in range,
+    /// `friend_left` when the friend just left the range. `true` when a view was pushed.
+    fn show(
+        &mut self,
+        id: i64,
+        view: Option<FriendView>,
+        news: bool,
+        out: &mut Vec<ServerFrame>,
+    ) -> bool {
+        let was_shown = std::mem::replace(&mut self.shown, view.is_some());
+        match view {
+            Some(view) if news || !was_shown => {
+                out.push(ServerFrame::FriendLocation(view));
+                true
+            }
+            None if was_shown => {
+                out.push(ServerFrame::FriendLeft { user_id: id });
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The last fix heard from a friend.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
@@ -437,17 +463,9 @@ impl Connection {
         // Having moved, friends we already know about may have come within or left the radius.
         let (here, radius_m) = (fix.0, self.radius_m);
         for (&id, friend) in &mut self.friends {
-            let Some(heard) = friend.heard else { continue };
-            match near(here, radius_m, id, &heard) {
-                Some(view) if !friend.shown => {
-                    friend.shown = true;
-                    out.push(ServerFrame::FriendLocation(view));
-                }
-                None if friend.shown => {
-                    friend.shown = false;
-                    out.push(ServerFrame::FriendLeft { user_id: id });
-                }
-                _ => {}
+            if let Some(heard) = friend.heard {
+                // A friend standing still is not news: only transitions are reported.
+                friend.show(id, near(here, radius_m, id, &heard), false, out);
             }
         }
         if self
@@ -544,14 +562,12 @@ impl Connection {
             && let Some(Some(location)) = cached.first()
             && let Some(heard) = Heard::from_cache(location, store::now_ms(), self.ttl)
         {
-            let was_shown = self.friends.get(&friend_id).is_some_and(|f| f.shown);
             let view = self.view_if_near(friend_id, &heard);
-            self.hear(friend_id, heard, view.is_some());
-            match view {
+            if let Some(friend) = self.friends.get_mut(&friend_id) {
+                friend.heard = Some(heard);
                 // The reply is due even if the friend was already shown.
-                Some(view) => out.push(ServerFrame::FriendLocation(view)),
-                None if was_shown => out.push(ServerFrame::FriendLeft { user_id: friend_id }),
-                None => {}
+                friend.show(friend_id, view, true, out);
+                self.lower_deadline(heard.seen);
             }
         }
     }
@@ -640,16 +656,9 @@ impl Connection {
             self.state.counters.not_friend.increment(1);
             return;
         }
-        let view = near(here, self.radius_m, id, &heard);
         friend.heard = Some(heard);
-        let was_shown = std::mem::replace(&mut friend.shown, view.is_some());
-        match view {
-            Some(view) => {
-                self.state.counters.deliveries.increment(1);
-                out.push(ServerFrame::FriendLocation(view));
-            }
-            None if was_shown => out.push(ServerFrame::FriendLeft { user_id: id }),
-            None => {}
+        if friend.show(id, near(here, self.radius_m, id, &heard), true, out) {
+            self.state.counters.deliveries.increment(1);
         }
         self.lower_deadline(heard.seen);
     }

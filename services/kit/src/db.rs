@@ -151,9 +151,10 @@ pub fn placeholders(start: usize, n: usize) -> String {
 /// so binding `$n`s costs the square of their number (a 1,000-row history insert spent
 /// most of its time in `sqlite3_bind_parameter_name`); anonymous `?`s bind by position.
 pub fn values_list(backend: Backend, rows: usize, cols: usize) -> String {
+    let anonymous = format!("({})", vec!["?"; cols].join(", "));
     let row = |r: usize| match backend {
         Backend::Postgres => format!("({})", placeholders(r * cols + 1, cols)),
-        Backend::Sqlite => format!("({})", vec!["?"; cols].join(", ")),
+        Backend::Sqlite => anonymous.clone(),
     };
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
