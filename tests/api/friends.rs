@@ -812,6 +812,69 @@ async fn draining_refuses_new_connections_closes_with_going_away_and_flushes_his
     assert_eq!(history.len(), 2, "both fixes were written before exit");
 }
 
+/// With a long `WS_WRITE_GAP_MS`, a friend's move that follows another within the gap waits
+/// for the next write, but leaves at once with a reply to the client's own frame, and with
+/// the "going away" close; nothing is lost or reordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paced_writes_hold_moves_but_not_replies_and_flush_before_closing() {
+    let options = Options {
+        friends: Some(friends::FriendsConfig {
+            ws_write_gap_ms: 3_000,
+            drain_grace_s: 0.2,
+            location_min_interval_ms: 50,
+            ..friends::FriendsConfig::default()
+        }),
+        ..friends_options()
+    };
+    let mut app = spawn_app_with(Backend::Embedded, options).await;
+    let a = create_user(&app, "a").await;
+    let b = create_user(&app, "b").await;
+    let c = create_user(&app, "c").await;
+    befriend(&app, a, b).await;
+    befriend(&app, a, c).await;
+    let (mut ca, mut cb, mut cc) = (
+        WsClient::connect(&app, a).await,
+        WsClient::connect(&app, b).await,
+        WsClient::connect(&app, c).await,
+    );
+    let (b_at, c_at) = (north_of(HELSINKI, 100.0), north_of(HELSINKI, 200.0));
+    cb.init(b_at).await;
+    cc.init(c_at).await;
+    // The reply to init is a write; moves within the next 3 s wait for the next one.
+    ca.init(HELSINKI).await;
+    // Past b's 50 ms minimum interval since its init.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let b_moved = north_of(b_at, 10.0);
+    cb.move_to(b_moved).await;
+    ca.assert_silent(Duration::from_millis(500)).await;
+    assert_friend_location(&ca.recv().await, b, b_moved, HELSINKI);
+    // Held again, until a's own frame needs an answer: then the move goes first.
+    let c_moved = north_of(c_at, 10.0);
+    cc.move_to(c_moved).await;
+    ca.assert_silent(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    ca.ws.send(Message::text("not json")).await.unwrap();
+    assert_friend_location(&ca.recv().await, c, c_moved, HELSINKI);
+    assert_eq!(ca.recv().await["status"], 400);
+    assert!(
+        asked.elapsed() < Duration::from_millis(1_500),
+        "the reply waited for the write gap: {:?}",
+        asked.elapsed()
+    );
+    // A held move goes out before the close.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let b_again = north_of(b_moved, 10.0);
+    cb.move_to(b_again).await;
+    ca.assert_silent(Duration::from_millis(300)).await;
+    app.begin_shutdown();
+    assert_friend_location(&ca.recv().await, b, b_again, HELSINKI);
+    assert_eq!(
+        ca.close_code(Duration::from_secs(5)).await,
+        Some(CloseCode::Away)
+    );
+    app.stopped().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_redis_see_each_others_users() {
     let database =

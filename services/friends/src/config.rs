@@ -46,6 +46,13 @@ pub struct FriendsConfig {
     #[arg(long, env = "LOCATION_CACHE_URLS")]
     pub location_cache_urls: Option<String>,
 
+    /// Least time between two writes to one WebSocket, milliseconds. Friends' moves that
+    /// arrive sooner wait and leave together in one write: each write to a socket costs far
+    /// more than its bytes (a system call and the TCP path on both ends). A move arriving
+    /// after a quiet spell is written at once; replies to the client's own frames never wait.
+    #[arg(long, env = "WS_WRITE_GAP_MS", default_value_t = 25)]
+    pub ws_write_gap_ms: u64,
+
     /// Seconds that open WebSockets are given after SIGTERM before they are closed with
     /// "going away" (1001).
     #[arg(long, env = "DRAIN_GRACE_S", default_value_t = 5.0)]
@@ -64,6 +71,7 @@ impl Default for FriendsConfig {
             pubsub_ring_key: "/config/pub_sub_ring".into(),
             pubsub_ring_vnodes: 160,
             location_cache_urls: None,
+            ws_write_gap_ms: 25,
             drain_grace_s: 5.0,
         }
     }
@@ -91,7 +99,15 @@ impl FriendsConfig {
             (1..=4096).contains(&self.pubsub_ring_vnodes),
             "PUBSUB_RING_VNODES must be within 1..=4096"
         );
+        anyhow::ensure!(
+            self.ws_write_gap_ms <= 10_000,
+            "WS_WRITE_GAP_MS must be at most 10000"
+        );
         Ok(())
+    }
+
+    pub fn write_gap(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ws_write_gap_ms)
     }
 
     pub fn ttl(&self) -> std::time::Duration {

@@ -210,6 +210,9 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
     let timer = tokio::time::sleep_until(far_future());
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
+    let mut writes = WritePacer::new(state.config.write_gap());
+    let write_timer = tokio::time::sleep_until(far_future());
+    tokio::pin!(write_timer);
     loop {
         if conn.deadline != armed {
             armed = conn.deadline;
@@ -218,11 +221,17 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
         tokio::select! {
             frame = socket.recv() => {
                 match frame {
-                    Some(Ok(Message::Text(text))) => conn.on_text(&text, &mut out).await,
-                    Some(Ok(Message::Binary(_))) => out.push(ServerFrame::error(
-                        400,
-                        "frames must be text: one JSON object each",
-                    )),
+                    Some(Ok(Message::Text(text))) => {
+                        conn.on_text(&text, &mut out).await;
+                        writes.reply();
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        out.push(ServerFrame::error(
+                            400,
+                            "frames must be text: one JSON object each",
+                        ));
+                        writes.reply();
+                    }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(err)) => {
@@ -247,7 +256,11 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
                 conn.expire(&mut out);
                 armed = None;
             }
+            () = &mut write_timer, if writes.waiting() => writes.due(),
             _ = closing.changed() => {
+                if !out.is_empty() {
+                    let _ = send_all(&mut socket, &mut out).await;
+                }
                 let _ = socket
                     .send(Message::Close(Some(CloseFrame {
                         code: close_code::AWAY,
@@ -257,8 +270,17 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
                 break;
             }
         }
-        if !out.is_empty() && send_all(&mut socket, &mut out).await.is_err() {
-            break;
+        if out.is_empty() {
+            continue;
+        }
+        match writes.next(out.len()) {
+            Write::Now => {
+                if send_all(&mut socket, &mut out).await.is_err() {
+                    break;
+                }
+            }
+            Write::At(at) => write_timer.as_mut().reset(at),
+            Write::Pending => {}
         }
     }
     conn.leave().await;
@@ -267,6 +289,73 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// Frames a write may carry before it goes out regardless of the gap.
+const WRITE_FRAMES: usize = 128;
+
+/// When the frames waiting for a connection are written: at most one write per `gap`, except
+/// for replies to the client's own frames, which go at once.
+struct WritePacer {
+    gap: Duration,
+    last: Option<Instant>,
+    /// A write is scheduled for then.
+    scheduled: Option<Instant>,
+    reply: bool,
+}
+
+enum Write {
+    Now,
+    /// Arm the write timer for then.
+    At(Instant),
+    /// The timer is already armed.
+    Pending,
+}
+
+impl WritePacer {
+    fn new(gap: Duration) -> WritePacer {
+        WritePacer {
+            gap,
+            last: None,
+            scheduled: None,
+            reply: false,
+        }
+    }
+
+    /// The client is waiting for an answer to its own frame.
+    fn reply(&mut self) {
+        self.reply = true;
+    }
+
+    fn waiting(&self) -> bool {
+        self.scheduled.is_some()
+    }
+
+    /// The scheduled write's time has come.
+    fn due(&mut self) {
+        self.scheduled = None;
+        self.last = None;
+    }
+
+    /// What to do with `frames` waiting frames; `Now` means the caller writes them now.
+    fn next(&mut self, frames: usize) -> Write {
+        let now = Instant::now();
+        let reply = std::mem::take(&mut self.reply);
+        let free = self.last.is_none_or(|last| now >= last + self.gap);
+        if free || reply || frames >= WRITE_FRAMES {
+            self.last = Some(now);
+            self.scheduled = None;
+            return Write::Now;
+        }
+        match self.scheduled {
+            Some(_) => Write::Pending,
+            None => {
+                let at = self.last.map_or(now, |last| last + self.gap);
+                self.scheduled = Some(at);
+                Write::At(at)
+            }
+        }
+    }
 }
 
 async fn send_all(socket: &mut WebSocket, out: &mut Vec<ServerFrame>) -> Result<(), axum::Error> {
@@ -771,6 +860,39 @@ mod tests {
         assert!(validate_fix(0.0, f64::NAN, None).is_err());
         assert!(validate_fix(0.0, 0.0, Some(-1.0)).is_err());
         assert!(validate_fix(0.0, 0.0, Some(1.7e9)).is_ok());
+    }
+
+    #[test]
+    fn writes_are_paced_except_replies_and_full_batches() {
+        let mut pacer = WritePacer::new(Duration::from_secs(60));
+        assert!(
+            matches!(pacer.next(1), Write::Now),
+            "the first write is free"
+        );
+        let Write::At(at) = pacer.next(1) else {
+            panic!("a second write within the gap must wait");
+        };
+        assert!(at > Instant::now() + Duration::from_secs(59));
+        assert!(pacer.waiting());
+        assert!(matches!(pacer.next(2), Write::Pending), "already scheduled");
+        pacer.due();
+        assert!(!pacer.waiting());
+        assert!(matches!(pacer.next(2), Write::Now), "the scheduled write");
+        assert!(matches!(pacer.next(1), Write::At(_)));
+        pacer.reply();
+        assert!(matches!(pacer.next(2), Write::Now), "a reply never waits");
+        assert!(
+            !pacer.waiting(),
+            "the reply's write carried what was scheduled"
+        );
+        assert!(
+            matches!(pacer.next(WRITE_FRAMES), Write::Now),
+            "a full batch"
+        );
+        let mut unpaced = WritePacer::new(Duration::ZERO);
+        for _ in 0..3 {
+            assert!(matches!(unpaced.next(1), Write::Now));
+        }
     }
 
     #[test]

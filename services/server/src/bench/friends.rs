@@ -149,6 +149,10 @@ pub struct FriendsArgs {
     /// Seed of the user positions, the social graph and the moves.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The server's `WS_WRITE_GAP_MS`: least time between two writes to one WebSocket
+    /// (moves arriving sooner leave together). Default: the server's own default.
+    #[arg(long)]
+    pub write_gap_ms: Option<u64>,
     /// PostgreSQL server for the ring (an administrative URL): the benchmark creates
     /// database `bench_friends_<random>` there and drops it at the end.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -903,6 +907,7 @@ struct Plan {
     shares: Vec<(usize, usize)>,
     concurrency: usize,
     min_interval_ms: u64,
+    write_gap_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1029,6 +1034,7 @@ pub async fn run(args: FriendsArgs) -> anyhow::Result<()> {
         shares,
         concurrency: HANDSHAKES_IN_FLIGHT.div_ceil(processes).max(1),
         min_interval_ms: ((args.interval_ms.min(1000) as f64) * MIN_INTERVAL_SHARE) as u64,
+        write_gap_ms: args.write_gap_ms,
     };
 
     let side_m = args.area_km * 1000.0;
@@ -1139,6 +1145,9 @@ async fn run_deployment(
         ("LOCATION_MIN_INTERVAL_MS", plan.min_interval_ms.to_string()),
         ("DRAIN_GRACE_S", DRAIN_GRACE_S.to_string()),
     ];
+    if let Some(gap) = plan.write_gap_ms {
+        env.push(("WS_WRITE_GAP_MS", gap.to_string()));
+    }
 
     // Stores. Declared before the server, so dropped after it.
     let mut redis_servers: Vec<RedisServer> = Vec::new();
@@ -1461,13 +1470,15 @@ fn render(r: &Report, plan: &Plan, graph: &GraphStats) -> String {
     let _ = writeln!(
         out,
         "  steady state: {:.1} s measured after {} s of warm-up; {} clients with {} friends each, \
-         one update per client every {} ms (server minimum {} ms)",
+         one update per client every {} ms (server minimum {} ms, write gap {})",
         r.window_s,
         plan.warmup.as_secs(),
         thousands(plan.clients as f64),
         plan.friends,
         plan.interval_ms,
-        plan.min_interval_ms
+        plan.min_interval_ms,
+        plan.write_gap_ms
+            .map_or("the server default".into(), |gap| format!("{gap} ms"))
     );
     row(
         &mut out,
