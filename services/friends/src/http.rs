@@ -210,7 +210,8 @@ fn own_history(caller: &Caller, id: i64) -> ApiResult<()> {
     }
 }
 
-/// The caller's own location history, oldest first.
+/// The caller's own location history, oldest first, including fixes still queued for
+/// writing.
 #[utoipa::path(get, path = "/v1/users/{id}/locations", tag = "friends",
     params(("id" = i64, Path), HistoryQuery),
     responses((status = 200, body = HistoryResponse), (status = 400), (status = 403)))]
@@ -232,6 +233,8 @@ async fn location_history(
     if !(1..=10_000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be within 1..=10000"));
     }
+    // Fixes still queued are written first: the owner reads what they sent.
+    state.history.flush().await;
     // One more than asked tells whether there is a next page.
     let mut locations = store::history(&state.backends.db, id, from, to, limit + 1).await?;
     let next_from = if locations.len() as i64 > limit {
