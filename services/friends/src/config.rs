@@ -22,6 +22,12 @@ pub struct FriendsConfig {
     #[arg(long, env = "HISTORY_RETENTION_DAYS", default_value_t = 30.0)]
     pub history_retention_days: f64,
 
+    /// Location history is written in batches that start at most this often, milliseconds
+    /// (reading or erasing history, and shutdown, write what is queued at once). Longer
+    /// batches put more of a user's fixes on one index page: fewer page writes per fix.
+    #[arg(long, env = "HISTORY_BATCH_MS", default_value_t = 1000)]
+    pub history_batch_ms: u64,
+
     /// Redis servers of the pub/sub ring, comma-separated (`redis://host:port,...`). Unset:
     /// `REDIS_URL` alone when that is set, else the in-process bus (one process only).
     #[arg(long, env = "PUBSUB_REDIS_URLS")]
@@ -66,6 +72,7 @@ impl Default for FriendsConfig {
             location_ttl_s: 600.0,
             location_min_interval_ms: 1000,
             history_retention_days: 30.0,
+            history_batch_ms: 1000,
             pubsub_redis_urls: None,
             pubsub_etcd_url: None,
             pubsub_ring_key: "/config/pub_sub_ring".into(),
@@ -100,10 +107,18 @@ impl FriendsConfig {
             "PUBSUB_RING_VNODES must be within 1..=4096"
         );
         anyhow::ensure!(
+            (1..=60_000).contains(&self.history_batch_ms),
+            "HISTORY_BATCH_MS must be within 1..=60000"
+        );
+        anyhow::ensure!(
             self.ws_write_gap_ms <= 10_000,
             "WS_WRITE_GAP_MS must be at most 10000"
         );
         Ok(())
+    }
+
+    pub fn history_batch(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.history_batch_ms)
     }
 
     pub fn write_gap(&self) -> std::time::Duration {

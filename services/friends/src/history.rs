@@ -15,13 +15,6 @@ use crate::store::{self, HistoryRow};
 /// database outage cannot exhaust memory.
 const QUEUE: usize = 200_000;
 const BATCH: usize = 10_000;
-/// Batches start at most this often (a flush starts one at once). Each transaction has a
-/// fixed cost (commit, WAL frames of the index pages it touched) that a handful of rows
-/// cannot amortise: writing whatever had arrived, a few rows at a time, took 13 % of the
-/// embedded server's CPU under `bench friends` (about 40 us per row). The index is keyed
-/// by user, so a batch dirties about one index page per user in it: the longer the
-/// linger, the more of a user's rows share that page.
-const LINGER: Duration = Duration::from_secs(1);
 /// How long a failing batch is retried before it is given up.
 const RETRY_FOR: Duration = Duration::from_secs(30);
 
@@ -41,10 +34,17 @@ impl HistoryWriter {
     /// WebSocket tasks, each of its many awaits per statement waited its turn, and under
     /// `bench friends` it wrote 300 rows/s while 9,000/s arrived. It ends when the last
     /// handle is dropped and what was queued is written.
-    pub fn spawn(db: Db) -> anyhow::Result<HistoryWriter> {
+    ///
+    /// Batches start at most once per `linger` (a flush starts one at once). Each transaction
+    /// has a fixed cost (commit, WAL frames of the index pages it touched) that a handful of
+    /// rows cannot amortise: writing whatever had arrived, a few rows at a time, took 13 % of
+    /// the embedded server's CPU under `bench friends` (about 40 us per row). The index is
+    /// keyed by user, so a batch dirties about one index page per user in it: the longer the
+    /// linger, the more of a user's rows share that page.
+    pub fn spawn(db: Db, linger: Duration) -> anyhow::Result<HistoryWriter> {
         let (tx, rx) = mpsc::channel(QUEUE);
         run_on_thread("history-writer", async move {
-            write_batches(db.own_pool(2), rx).await
+            write_batches(db.own_pool(2), rx, linger).await
         })?;
         Ok(HistoryWriter { tx })
     }
@@ -67,12 +67,12 @@ impl HistoryWriter {
     }
 }
 
-async fn write_batches(db: Db, mut rx: mpsc::Receiver<Message>) {
+async fn write_batches(db: Db, mut rx: mpsc::Receiver<Message>, linger: Duration) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut rows = Vec::with_capacity(BATCH);
     let mut waiters = Vec::new();
     let mut last_write: Option<Instant> = None;
-    while next_batch(&mut rx, &mut messages, last_write).await {
+    while next_batch(&mut rx, &mut messages, last_write, linger).await {
         last_write = Some(Instant::now());
         for message in messages.drain(..) {
             match message {
@@ -99,12 +99,13 @@ async fn write_batches(db: Db, mut rx: mpsc::Receiver<Message>) {
 }
 
 /// Fills `messages` with the next batch: from the first message on, whatever arrives until
-/// [`LINGER`] after the previous batch started, [`BATCH`] messages or a flush, whichever
+/// `linger` after the previous batch started, [`BATCH`] messages or a flush, whichever
 /// comes first. `false` once the queue is closed and empty.
 async fn next_batch(
     rx: &mut mpsc::Receiver<Message>,
     messages: &mut Vec<Message>,
     previous: Option<Instant>,
+    linger: Duration,
 ) -> bool {
     if rx.recv_many(messages, BATCH).await == 0 {
         return false;
@@ -112,7 +113,7 @@ async fn next_batch(
     let Some(previous) = previous else {
         return true;
     };
-    let due = previous + LINGER;
+    let due = previous + linger;
     let mut flush = has_flush(messages);
     while messages.len() < BATCH && !flush {
         let before = messages.len();
@@ -156,6 +157,8 @@ mod tests {
     use super::*;
     use crate::store::HistoryPoint;
 
+    const LINGER: Duration = Duration::from_secs(1);
+
     fn row(user_id: i64) -> Message {
         Message::Row(HistoryRow {
             user_id,
@@ -174,7 +177,7 @@ mod tests {
         let mut batch = Vec::new();
         // Idle writer: the first row goes at once.
         tx.send(row(1)).await.unwrap();
-        assert!(next_batch(&mut rx, &mut batch, None).await);
+        assert!(next_batch(&mut rx, &mut batch, None, LINGER).await);
         assert_eq!(batch.len(), 1);
         batch.clear();
         let started = Instant::now();
@@ -186,7 +189,7 @@ mod tests {
                 tokio::time::sleep(LINGER * 6 / 100).await;
             }
         });
-        assert!(next_batch(&mut rx, &mut batch, Some(started)).await);
+        assert!(next_batch(&mut rx, &mut batch, Some(started), LINGER).await);
         assert_eq!(started.elapsed(), LINGER);
         assert_eq!(batch.len(), 17, "rows sent at 0, 6, .., 96 % of it");
         batch.clear();
@@ -195,11 +198,11 @@ mod tests {
         let (done, _wait) = oneshot::channel();
         tx.send(Message::Flush(done)).await.unwrap();
         let flushed_at = Instant::now();
-        assert!(next_batch(&mut rx, &mut batch, Some(flushed_at)).await);
+        assert!(next_batch(&mut rx, &mut batch, Some(flushed_at), LINGER).await);
         assert_eq!(flushed_at.elapsed(), Duration::ZERO);
         assert_eq!(batch.len(), 34, "the 33 rows left and the flush");
         batch.clear();
         drop(tx);
-        assert!(!next_batch(&mut rx, &mut batch, Some(flushed_at)).await);
+        assert!(!next_batch(&mut rx, &mut batch, Some(flushed_at), LINGER).await);
     }
 }

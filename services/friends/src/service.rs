@@ -87,7 +87,7 @@ impl FriendsState {
             config.ttl(),
         )
         .await?;
-        let history = HistoryWriter::spawn(backends.db.clone())?;
+        let history = HistoryWriter::spawn(backends.db.clone(), config.history_batch())?;
         let recent_updates = (config.location_min_interval_ms > 0).then(|| {
             moka::sync::Cache::builder()
                 .time_to_live(Duration::from_millis(config.location_min_interval_ms))

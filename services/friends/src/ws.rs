@@ -9,7 +9,6 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures::SinkExt;
 use geo_core::{Cell, LatLon, haversine_m};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -142,6 +141,57 @@ impl Friend {
     }
 }
 
+/// A connection's friends, sorted by id. With a few dozen entries a binary search costs
+/// about what hashing does, and the memory is the entries alone: a hash map rounds up to a
+/// power of two of buckets (32 for 20 friends), and friend state is most of what an idle
+/// connection holds.
+#[derive(Debug, Default)]
+struct Friends(Vec<(i64, Friend)>);
+
+impl Friends {
+    fn new(ids: &[i64]) -> Friends {
+        let mut entries: Vec<(i64, Friend)> =
+            ids.iter().map(|&id| (id, Friend::default())).collect();
+        entries.sort_unstable_by_key(|entry| entry.0);
+        entries.dedup_by_key(|entry| entry.0);
+        entries.shrink_to_fit();
+        Friends(entries)
+    }
+
+    fn find(&self, id: i64) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |entry| entry.0)
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.find(id).is_ok()
+    }
+
+    fn get_mut(&mut self, id: i64) -> Option<&mut Friend> {
+        let at = self.find(id).ok()?;
+        Some(&mut self.0[at].1)
+    }
+
+    /// Adds `id` (nothing heard yet) unless it is there.
+    fn insert(&mut self, id: i64) {
+        if let Err(at) = self.find(id) {
+            self.0.insert(at, (id, Friend::default()));
+        }
+    }
+
+    fn remove(&mut self, id: i64) -> Option<Friend> {
+        let at = self.find(id).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (i64, &mut Friend)> {
+        self.0.iter_mut().map(|(id, friend)| (*id, friend))
+    }
+
+    fn into_ids(self) -> impl Iterator<Item = i64> {
+        self.0.into_iter().map(|(id, _)| id)
+    }
+}
+
 /// The last fix heard from a friend.
 #[derive(Debug, Clone, Copy)]
 struct Heard {
@@ -179,7 +229,7 @@ struct Connection {
     id: ConnId,
     inbox: Inbox,
     here: Option<(LatLon, f64)>,
-    friends: FxHashMap<i64, Friend>,
+    friends: Friends,
     /// No heard friend expires before this; an early value only costs a spare wake-up, so
     /// it is lowered on insert and recomputed only when it fires (not on every event).
     deadline: Option<Instant>,
@@ -201,7 +251,7 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
         user_id,
         inbox,
         here: None,
-        friends: FxHashMap::default(),
+        friends: Friends::default(),
         deadline: None,
         random: None,
     };
@@ -482,10 +532,7 @@ impl Connection {
         self.state.take_update_slot(self.user_id);
         self.here = Some(fix);
         self.store_fix(fix).await;
-        self.friends = friend_ids
-            .iter()
-            .map(|&id| (id, Friend::default()))
-            .collect();
+        self.friends = Friends::new(&friend_ids);
         let cached = match self.state.locations.get_many(&friend_ids).await {
             Ok(cached) => cached,
             Err(err) => {
@@ -551,7 +598,7 @@ impl Connection {
         self.store_fix(fix).await;
         // Having moved, friends we already know about may have come within or left the radius.
         let (here, radius_m) = (fix.0, self.radius_m);
-        for (&id, friend) in &mut self.friends {
+        for (id, friend) in self.friends.iter_mut() {
             if let Some(heard) = friend.heard {
                 // A friend standing still is not news: only transitions are reported.
                 friend.show(id, near(here, radius_m, id, &heard), false, out);
@@ -641,7 +688,7 @@ impl Connection {
                 return out.push(ServerFrame::error(503, "the user database is unavailable"));
             }
         }
-        self.friends.entry(friend_id).or_default();
+        self.friends.insert(friend_id);
         let channel = self.channel(friend_id);
         self.state
             .pubsub
@@ -652,7 +699,7 @@ impl Connection {
             && let Some(heard) = Heard::from_cache(location, store::now_ms(), self.ttl)
         {
             let view = self.view_if_near(friend_id, &heard);
-            if let Some(friend) = self.friends.get_mut(&friend_id) {
+            if let Some(friend) = self.friends.get_mut(friend_id) {
                 friend.heard = Some(heard);
                 // The reply is due even if the friend was already shown.
                 friend.show(friend_id, view, true, out);
@@ -662,7 +709,7 @@ impl Connection {
     }
 
     async fn unsubscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
-        if !self.friends.contains_key(&friend_id) {
+        if !self.friends.contains(friend_id) {
             return out.push(ServerFrame::error(
                 404,
                 format!("not subscribed to user {friend_id}"),
@@ -672,7 +719,7 @@ impl Connection {
     }
 
     async fn drop_friend(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
-        let was_shown = self.friends.remove(&friend_id).is_some_and(|f| f.shown);
+        let was_shown = self.friends.remove(friend_id).is_some_and(|f| f.shown);
         let channel = self.channel(friend_id);
         self.state.pubsub.unsubscribe(&channel, self.id).await;
         if was_shown {
@@ -699,7 +746,7 @@ impl Connection {
                 self.forward(user_id, heard, out);
             }
             Event::Unfriended { user_id, friend_id } => {
-                if friend_id == self.user_id && self.friends.contains_key(&user_id) {
+                if friend_id == self.user_id && self.friends.contains(user_id) {
                     self.drop_friend(user_id, out).await;
                 }
             }
@@ -737,7 +784,7 @@ impl Connection {
     fn forward(&mut self, id: i64, heard: Heard, out: &mut Vec<ServerFrame>) {
         // Checked again here, not only at subscription: an unfriend takes effect at once
         // even if this process still holds the channel for someone else.
-        let (Some(friend), Some((here, _))) = (self.friends.get_mut(&id), self.here) else {
+        let (Some(friend), Some((here, _))) = (self.friends.get_mut(id), self.here) else {
             self.state.counters.not_friend.increment(1);
             return;
         };
@@ -758,7 +805,7 @@ impl Connection {
 
     /// Records a friend's fix (the friend must be known) and whether the client now shows it.
     fn hear(&mut self, id: i64, heard: Heard, shown: bool) {
-        if let Some(friend) = self.friends.get_mut(&id) {
+        if let Some(friend) = self.friends.get_mut(id) {
             friend.heard = Some(heard);
             friend.shown = shown;
             self.lower_deadline(heard.seen);
@@ -777,7 +824,7 @@ impl Connection {
         let now = Instant::now();
         let ttl = self.ttl;
         let mut deadline: Option<Instant> = None;
-        for (&id, friend) in &mut self.friends {
+        for (id, friend) in self.friends.iter_mut() {
             let Some(heard) = friend.heard else { continue };
             let expires = heard.seen + ttl;
             if expires > now {
@@ -826,7 +873,7 @@ impl Connection {
     }
 
     async fn leave(&mut self) {
-        for friend in std::mem::take(&mut self.friends).into_keys() {
+        for friend in std::mem::take(&mut self.friends).into_ids() {
             let channel = self.channel(friend);
             self.state.pubsub.unsubscribe(&channel, self.id).await;
         }
@@ -860,6 +907,23 @@ mod tests {
         assert!(validate_fix(0.0, f64::NAN, None).is_err());
         assert!(validate_fix(0.0, 0.0, Some(-1.0)).is_err());
         assert!(validate_fix(0.0, 0.0, Some(1.7e9)).is_ok());
+    }
+
+    #[test]
+    fn friends_are_a_sorted_set_of_ids() {
+        let mut friends = Friends::new(&[30, 10, 20, 10]);
+        assert_eq!(friends.0.len(), 3, "duplicates collapse");
+        assert!(friends.contains(10) && friends.contains(30) && !friends.contains(15));
+        friends.insert(15);
+        friends.insert(15);
+        friends.get_mut(15).unwrap().shown = true;
+        assert!(friends.get_mut(99).is_none());
+        assert!(friends.remove(15).unwrap().shown);
+        assert!(friends.remove(15).is_none());
+        friends.insert(5);
+        let ids: Vec<i64> = friends.iter_mut().map(|(id, _)| id).collect();
+        assert_eq!(ids, [5, 10, 20, 30]);
+        assert_eq!(friends.into_ids().collect::<Vec<_>>(), [5, 10, 20, 30]);
     }
 
     #[test]
