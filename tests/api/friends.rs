@@ -40,16 +40,21 @@ pub fn friends_options() -> Options {
     }
 }
 
+/// [`friends_options`] with these friends settings.
+pub fn friends_with(config: friends::FriendsConfig) -> Options {
+    Options {
+        friends: Some(config),
+        ..friends_options()
+    }
+}
+
 /// [`friends_options`] with the production rate limit (one update per second per user)
 /// instead of the helpers' 50 ms.
 fn one_update_per_second() -> Options {
-    Options {
-        friends: Some(friends::FriendsConfig {
-            location_min_interval_ms: 1_000,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    }
+    friends_with(friends::FriendsConfig {
+        location_min_interval_ms: 1_000,
+        ..friends::FriendsConfig::default()
+    })
 }
 
 pub struct WsClient {
@@ -375,14 +380,11 @@ both_backends!(
 );
 
 async fn inactivity_ttl(backend: Backend) {
-    let options = Options {
-        friends: Some(friends::FriendsConfig {
-            location_ttl_s: 1.0,
-            location_min_interval_ms: 50,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    };
+    let options = friends_with(friends::FriendsConfig {
+        location_ttl_s: 1.0,
+        location_min_interval_ms: 50,
+        ..friends::FriendsConfig::default()
+    });
     let app = spawn_app_with(backend, options).await;
     let a = create_user(&app, "a").await;
     let b = create_user(&app, "b").await;
@@ -784,14 +786,11 @@ both_backends!(nearby_random_person_follows_cells, nearby_random_person);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_refuses_new_connections_closes_with_going_away_and_flushes_history() {
-    let options = Options {
-        friends: Some(friends::FriendsConfig {
-            drain_grace_s: 0.5,
-            location_min_interval_ms: 50,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    };
+    let options = friends_with(friends::FriendsConfig {
+        drain_grace_s: 0.5,
+        location_min_interval_ms: 50,
+        ..friends::FriendsConfig::default()
+    });
     let mut app = spawn_app_with(Backend::Embedded, options).await;
     let a = create_user(&app, "a").await;
     let mut ca = WsClient::connect(&app, a).await;
@@ -829,15 +828,12 @@ async fn draining_refuses_new_connections_closes_with_going_away_and_flushes_his
 /// the "going away" close; nothing is lost or reordered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paced_writes_hold_moves_but_not_replies_and_flush_before_closing() {
-    let options = Options {
-        friends: Some(friends::FriendsConfig {
-            ws_write_gap_ms: 3_000,
-            drain_grace_s: 0.2,
-            location_min_interval_ms: 50,
-            ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
-    };
+    let options = friends_with(friends::FriendsConfig {
+        ws_write_gap_ms: 3_000,
+        drain_grace_s: 0.2,
+        location_min_interval_ms: 50,
+        ..friends::FriendsConfig::default()
+    });
     let mut app = spawn_app_with(Backend::Embedded, options).await;
     let a = create_user(&app, "a").await;
     let b = create_user(&app, "b").await;

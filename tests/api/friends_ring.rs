@@ -9,7 +9,7 @@ use friends::discovery::Etcd;
 use friends::ring::Ring;
 use serde_json::Value;
 
-use crate::friends::{HELSINKI, WsClient, befriend, create_user, friends_options, north_of};
+use crate::friends::{HELSINKI, WsClient, befriend, create_user, friends_with, north_of};
 use crate::helpers::{Backend, EtcdServer, Options, RedisServer, free_port, spawn_app_with};
 
 const PAIRS: usize = 24;
@@ -75,14 +75,13 @@ async fn replacing_a_dead_ring_server_moves_only_its_channels_without_reconnects
     let options = Options {
         database_url: Some(database),
         cache_prefix: Some(prefix.clone()),
-        friends: Some(friends::FriendsConfig {
+        ..friends_with(friends::FriendsConfig {
             location_min_interval_ms: 20,
             pubsub_etcd_url: Some(etcd_url.clone()),
             pubsub_ring_key: key.clone(),
             pubsub_ring_vnodes: VNODES,
             ..friends::FriendsConfig::default()
-        }),
-        ..friends_options()
+        })
     };
     let one = spawn_app_with(Backend::Postgres, options.clone()).await;
     let two = spawn_app_with(Backend::Postgres, options).await;

@@ -139,3 +139,40 @@ pub fn url_list(text: Option<&str>) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batching_and_pacing_settings_are_bounded() {
+        let ok = FriendsConfig::default();
+        ok.validate().unwrap();
+        assert_eq!(ok.history_batch(), std::time::Duration::from_secs(1));
+        assert_eq!(ok.write_gap(), std::time::Duration::from_millis(25));
+        let unpaced = FriendsConfig {
+            ws_write_gap_ms: 0,
+            ..FriendsConfig::default()
+        };
+        unpaced.validate().unwrap();
+        for (bad, name) in [
+            (
+                FriendsConfig {
+                    history_batch_ms: 0,
+                    ..FriendsConfig::default()
+                },
+                "HISTORY_BATCH_MS",
+            ),
+            (
+                FriendsConfig {
+                    ws_write_gap_ms: 10_001,
+                    ..FriendsConfig::default()
+                },
+                "WS_WRITE_GAP_MS",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+}
