@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use friends::locations::{CachedLocation, LocationCache};
-use friends::pubsub::{Event, PubSub, PubSubError};
+use friends::pubsub::{Event, Inbox, PubSub, PubSubError};
 use friends::store::{self, HistoryPoint, HistoryRow};
 use tokio::sync::mpsc;
 
@@ -167,7 +167,7 @@ async fn a_pubsub_server_down_at_first_is_retried_and_its_publisher_recovers() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let pubsub = PubSub::redis(std::slice::from_ref(&url), 160).unwrap();
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, mut rx) = Inbox::new(1, 64);
     let channel = format!("retry{}:u:1", rand::random::<u32>());
     // Nothing listens yet: the subscription fails and is remembered for retrying.
     pubsub.subscribe(&channel, 1, &tx).await;
@@ -222,7 +222,7 @@ async fn a_frozen_pubsub_server_backs_publishes_up_until_it_answers_again() {
     let url = redis.url();
     let pubsub = PubSub::redis(std::slice::from_ref(&url), 160).unwrap();
     // Room for the whole backlog: nothing is dropped at the subscriber.
-    let (tx, mut rx) = mpsc::channel(100_000);
+    let (tx, mut rx) = Inbox::new(1, 100_000);
     let channel = format!("backlog{}:u:1", rand::random::<u32>());
     pubsub.subscribe(&channel, 1, &tx).await;
     pubsub.publish(&channel, &event(0)).unwrap();

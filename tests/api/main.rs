@@ -10,6 +10,7 @@ mod faults;
 mod friends;
 mod friends_ring;
 mod friends_stores;
+mod friends_trust;
 mod helpers;
 mod nav;
 mod ops;

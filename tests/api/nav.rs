@@ -635,3 +635,83 @@ async fn damaged_hierarchy_falls_back_to_tiles() {
     assert_eq!(leg_distance(&got), leg_distance(&want));
     assert_eq!(step_names(&got), step_names(&want));
 }
+
+/// `n` distinct points on the way from Kamppi to Kallio, `lat,lng|lat,lng|...`.
+fn stops_between(n: usize) -> String {
+    (1..=n)
+        .map(|i| {
+            let t = i as f64 / (n + 1) as f64;
+            format!(
+                "{:.6},{:.6}",
+                60.1699 + t * (60.1841 - 60.1699),
+                24.9384 + t * (24.9509 - 24.9384)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// What one anonymous request may ask for is capped: requests that multiply the searches
+/// (alternatives or exact with waypoints, exact with alternatives, more than MAX_WAYPOINTS)
+/// are 400 before any search, and a plan that outgrows ROUTE_MAX_SETTLED is 422; neither is
+/// cached or changes what other requests get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_caps_are_refused_and_change_nothing() {
+    let app = nav_app(
+        Backend::Embedded,
+        NavigationConfig {
+            sample_data: sample(),
+            // Far below a cross-town A* search; hierarchy queries are not counted.
+            route_max_settled: 20,
+            ..NavigationConfig::default()
+        },
+    )
+    .await;
+    let plain = format!("origin={KAMPPI}&destination={KALLIO}");
+    let before = nav(&app, &plain).await;
+    check_directions(&before, "DRIVING");
+
+    // The most a request may ask for is served: 23 waypoints, walking.
+    let most = format!("{plain}&mode=walking&waypoints={}", stops_between(23));
+    let body = nav(&app, &most).await;
+    check_directions(&body, "WALKING");
+    assert_eq!(body["routes"][0]["legs"].as_array().unwrap().len(), 24);
+
+    let one = stops_between(1);
+    for (query, says) in [
+        (format!("{most}&alternatives=true"), "alternatives"),
+        (format!("{plain}&waypoints={one}&alternatives=true"), "alternatives"),
+        (format!("{plain}&waypoints={one}&exact=true"), "exact"),
+        (format!("{plain}&alternatives=true&exact=true"), "exact"),
+        (format!("{plain}&waypoints={}", stops_between(24)), "waypoints"),
+    ] {
+        for _ in 0..2 {
+            let reply = app.get(&format!("/v1/nav?{query}")).await;
+            assert_problem(&reply, 400, &query);
+            assert_eq!(reply.body["type"], "/problems/invalid-request", "{query}");
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains(says), "{query}: {detail}");
+        }
+    }
+
+    // Over the search budget: 422, every time (a refusal is never cached as an answer).
+    for query in [
+        format!("{plain}&exact=true"),
+        format!("{plain}&avoid=tolls"),
+        format!("{plain}&mode=walking&exact=true"),
+    ] {
+        for _ in 0..2 {
+            let reply = app.get(&format!("/v1/nav?{query}")).await;
+            assert_problem(&reply, 422, &query);
+            let detail = reply.body["detail"].as_str().unwrap();
+            assert!(detail.contains("20 road edges"), "{query}: {detail}");
+        }
+    }
+    // Alternatives are extras: the budget cuts them, not the route.
+    let alt = nav(&app, &format!("{plain}&alternatives=true")).await;
+    check_directions(&alt, "DRIVING");
+    assert_eq!(alt["routes"][0], before["routes"][0]);
+
+    // Unharmed: the same answer as before the refusals.
+    assert_eq!(nav(&app, &plain).await, before);
+}

@@ -96,6 +96,23 @@ async fn import_roads_publishes_versions_operators_can_manage() {
         .await
         .unwrap_err();
     assert!(format!("{err:#}").contains("published one"), "{err:#}");
+    // `tiles remove ""` named `versions/` itself and deleted every version, the published
+    // one too; names that could reach past one version directory are refused up front.
+    for bad in ["", ".", "..", "../tiles", &format!("{second}/..")] {
+        let err = run(&["tiles", "remove", bad, "--tiles", tiles])
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("is not a version name"),
+            "{bad:?}: {err:#}"
+        );
+    }
+    let err = run(&["tiles", "remove", "20990101T000000000Z-0", "--tiles", tiles])
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("not stored here"), "{err:#}");
+    assert_eq!(store.versions().await.unwrap().len(), 2);
+    assert_eq!(store.current_version().await.unwrap(), Some(second.clone()));
     run(&["tiles", "prune", "--keep", "1", "--tiles", tiles])
         .await
         .unwrap();

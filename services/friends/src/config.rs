@@ -59,6 +59,29 @@ pub struct FriendsConfig {
     #[arg(long, env = "WS_WRITE_GAP_MS", default_value_t = 25)]
     pub ws_write_gap_ms: u64,
 
+    /// Seconds between the server's pings on an otherwise quiet WebSocket.
+    #[arg(long, env = "WS_PING_INTERVAL_S", default_value_t = 30.0)]
+    pub ws_ping_interval_s: f64,
+
+    /// A WebSocket from which nothing (no frame, no pong) has arrived for this many seconds
+    /// is closed with "going away" (1001).
+    #[arg(long, env = "WS_IDLE_TIMEOUT_S", default_value_t = 75.0)]
+    pub ws_idle_timeout_s: f64,
+
+    /// A write that the client has not taken within this many seconds (it does not read)
+    /// ends the connection.
+    #[arg(long, env = "WS_WRITE_TIMEOUT_S", default_value_t = 10.0)]
+    pub ws_write_timeout_s: f64,
+
+    /// Most WebSockets one user may hold open at once; one more is refused with 429.
+    #[arg(long, env = "WS_MAX_PER_USER", default_value_t = 5)]
+    pub ws_max_per_user: u32,
+
+    /// "Nearby random person": an opted-in user's rounded position is shared about this
+    /// often (seconds), at a random moment, not in step with their own updates.
+    #[arg(long, env = "NEARBY_PERSON_INTERVAL_S", default_value_t = 30.0)]
+    pub nearby_person_interval_s: f64,
+
     /// Seconds that open WebSockets are given after SIGTERM before they are closed with
     /// "going away" (1001).
     #[arg(long, env = "DRAIN_GRACE_S", default_value_t = 5.0)]
@@ -79,6 +102,11 @@ impl Default for FriendsConfig {
             pubsub_ring_vnodes: 160,
             location_cache_urls: None,
             ws_write_gap_ms: 25,
+            ws_ping_interval_s: 30.0,
+            ws_idle_timeout_s: 75.0,
+            ws_write_timeout_s: 10.0,
+            ws_max_per_user: 5,
+            nearby_person_interval_s: 30.0,
             drain_grace_s: 5.0,
         }
     }
@@ -114,6 +142,26 @@ impl FriendsConfig {
             self.ws_write_gap_ms <= 10_000,
             "WS_WRITE_GAP_MS must be at most 10000"
         );
+        for (value, name) in [
+            (self.ws_ping_interval_s, "WS_PING_INTERVAL_S"),
+            (self.ws_idle_timeout_s, "WS_IDLE_TIMEOUT_S"),
+            (self.ws_write_timeout_s, "WS_WRITE_TIMEOUT_S"),
+            (self.nearby_person_interval_s, "NEARBY_PERSON_INTERVAL_S"),
+        ] {
+            anyhow::ensure!(
+                value.is_finite() && (0.01..=86_400.0).contains(&value),
+                "{name} must be within 0.01..=86400 seconds"
+            );
+        }
+        anyhow::ensure!(
+            self.ws_idle_timeout_s > self.ws_ping_interval_s,
+            "WS_IDLE_TIMEOUT_S must be longer than WS_PING_INTERVAL_S, or every client would \
+             time out between two pings"
+        );
+        anyhow::ensure!(
+            self.ws_max_per_user >= 1,
+            "WS_MAX_PER_USER must be at least 1"
+        );
         Ok(())
     }
 
@@ -123,6 +171,22 @@ impl FriendsConfig {
 
     pub fn write_gap(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.ws_write_gap_ms)
+    }
+
+    pub fn ws_ping_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.ws_ping_interval_s)
+    }
+
+    pub fn ws_idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.ws_idle_timeout_s)
+    }
+
+    pub fn ws_write_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.ws_write_timeout_s)
+    }
+
+    pub fn nearby_person_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.nearby_person_interval_s)
     }
 
     pub fn ttl(&self) -> std::time::Duration {
@@ -169,6 +233,27 @@ mod tests {
                     ..FriendsConfig::default()
                 },
                 "WS_WRITE_GAP_MS",
+            ),
+            (
+                FriendsConfig {
+                    ws_idle_timeout_s: 20.0,
+                    ..FriendsConfig::default()
+                },
+                "WS_IDLE_TIMEOUT_S",
+            ),
+            (
+                FriendsConfig {
+                    ws_write_timeout_s: f64::NAN,
+                    ..FriendsConfig::default()
+                },
+                "WS_WRITE_TIMEOUT_S",
+            ),
+            (
+                FriendsConfig {
+                    ws_max_per_user: 0,
+                    ..FriendsConfig::default()
+                },
+                "WS_MAX_PER_USER",
             ),
         ] {
             let err = bad.validate().unwrap_err().to_string();

@@ -13,15 +13,16 @@ use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
-use crate::pubsub::{Event, user_channel};
+use crate::pubsub::{Event, notice_channel, user_channel};
 use crate::service::FriendsState;
-use crate::store::{self, HistoryPoint, User};
+use crate::store::{self, Asked, HistoryPoint, User};
 use crate::ws;
 
 pub fn router(state: FriendsState) -> Router {
     Router::new()
         .route("/v1/users", post(create_user))
         .route("/v1/friends", get(list_friends).post(add_friend))
+        .route("/v1/friends/requests", get(list_requests))
         .route(
             "/v1/friends/{friend_id}",
             axum::routing::delete(remove_friend),
@@ -44,6 +45,7 @@ pub fn router(state: FriendsState) -> Router {
         create_user,
         list_friends,
         add_friend,
+        list_requests,
         remove_friend,
         location_history,
         delete_location_history,
@@ -54,6 +56,8 @@ pub fn router(state: FriendsState) -> Router {
         User,
         FriendsResponse,
         NewFriend,
+        PendingRequest,
+        RequestsResponse,
         HistoryResponse,
         HistoryPoint
     ))
@@ -77,6 +81,22 @@ pub struct FriendsResponse {
 #[serde(deny_unknown_fields)]
 pub struct NewFriend {
     pub friend_id: i64,
+}
+
+/// A request waiting for the other user's consent.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PendingRequest {
+    /// Always `pending`.
+    pub status: &'static str,
+    pub friend_id: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RequestsResponse {
+    /// Users asking the caller, oldest first.
+    pub incoming: Vec<User>,
+    /// Users the caller asked, oldest first.
+    pub outgoing: Vec<User>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -123,6 +143,7 @@ async fn create_user(
     AppJson(body): AppJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     require_admin(&caller)?;
+    kit::text::check_printable("name", &body.name)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid_body(format!(
@@ -145,15 +166,21 @@ async fn list_friends(
     Ok(Json(FriendsResponse { friends }))
 }
 
-/// Makes the caller and `friend_id` friends (both ways). Connected clients then send
-/// `subscribe`.
+/// Asks `friend_id` to be the caller's friend. When `friend_id` has asked the caller
+/// already, this accepts: the two are friends (201) and both users' connections subscribe to
+/// each other and get `friend_added`. Otherwise the request waits for `friend_id` (202), who
+/// gets `friend_request`.
 #[utoipa::path(post, path = "/v1/friends", tag = "friends", request_body = NewFriend,
-    responses((status = 201, body = User), (status = 400), (status = 404), (status = 409)))]
+    responses(
+        (status = 201, description = "accepted: now friends", body = User),
+        (status = 202, description = "asked: waiting for the other user", body = PendingRequest),
+        (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+        (status = 503)))]
 async fn add_friend(
     State(state): State<FriendsState>,
     caller: Caller,
     AppJson(body): AppJson<NewFriend>,
-) -> ApiResult<(StatusCode, Json<User>)> {
+) -> ApiResult<Response> {
     registered(&state, &caller).await?;
     if body.friend_id == caller.user_id {
         return Err(ApiError::invalid_body("you cannot befriend yourself"));
@@ -161,20 +188,76 @@ async fn add_friend(
     let friend = store::user(&state.backends.db, body.friend_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {} does not exist", body.friend_id)))?;
-    if !store::add_friendship(&state.backends.db, caller.user_id, friend.id).await? {
-        return Err(ApiError::Conflict(format!(
+    let asked = store::ask_friendship(&state.backends.db, caller.user_id, friend.id).await?;
+    match asked {
+        Asked::AlreadyFriends => Err(ApiError::Conflict(format!(
             "you and user {} are already friends",
             friend.id
-        )));
+        ))),
+        Asked::Accepted => {
+            for (user_id, friend_id) in [(caller.user_id, friend.id), (friend.id, caller.user_id)] {
+                notify(&state, Event::Befriended { user_id, friend_id });
+            }
+            Ok((StatusCode::CREATED, Json(friend)).into_response())
+        }
+        Asked::Pending { new } => {
+            if new {
+                notify(
+                    &state,
+                    Event::Requested {
+                        user_id: caller.user_id,
+                        friend_id: friend.id,
+                    },
+                );
+            }
+            let pending = PendingRequest {
+                status: "pending",
+                friend_id: friend.id,
+            };
+            Ok((StatusCode::ACCEPTED, Json(pending)).into_response())
+        }
     }
-    Ok((StatusCode::CREATED, Json(friend)))
 }
 
-/// Ends a friendship on both sides; both users' open connections stop exchanging
-/// locations at once and get `friend_left`.
+/// Tells the recipient's connections about a friendship change. Best effort: the change is
+/// in SQL, and a connection that misses it sees it at its next start (requests are listed
+/// by `GET /v1/friends/requests`).
+fn notify(state: &FriendsState, event: Event) {
+    let Some(recipient) = event.recipient() else {
+        return;
+    };
+    if let Err(err) = state
+        .pubsub
+        .publish(&notice_channel(&state.prefix, recipient), &event)
+    {
+        tracing::debug!(error = %err, "publishing a friendship notice failed");
+    }
+}
+
+/// Friend requests waiting for the caller's answer and those the caller sent.
+#[utoipa::path(get, path = "/v1/friends/requests", tag = "friends",
+    responses((status = 200, body = RequestsResponse), (status = 401), (status = 403),
+        (status = 503)))]
+async fn list_requests(
+    State(state): State<FriendsState>,
+    caller: Caller,
+) -> ApiResult<Json<RequestsResponse>> {
+    registered(&state, &caller).await?;
+    let (incoming, outgoing) = store::requests(&state.backends.db, caller.user_id).await?;
+    Ok(Json(RequestsResponse { incoming, outgoing }))
+}
+
+/// How long an unfriend keeps retrying to tell the live connections before it gives up
+/// with a 503.
+const ANNOUNCE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ends a friendship on both sides, or withdraws or declines a pending request. When it
+/// returns, no location of either user reaches the other: both users' open connections, on
+/// every instance, have been told on the very channels that carry the locations.
 #[utoipa::path(delete, path = "/v1/friends/{friend_id}", tag = "friends",
-    params(("friend_id" = i64, Path)),
-    responses((status = 204), (status = 404)))]
+    params(("friend_id" = i64, Path, minimum = 1)),
+    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 503)))]
 async fn remove_friend(
     State(state): State<FriendsState>,
     caller: Caller,
@@ -182,22 +265,41 @@ async fn remove_friend(
 ) -> ApiResult<StatusCode> {
     registered(&state, &caller).await?;
     if !store::remove_friendship(&state.backends.db, caller.user_id, friend_id).await? {
+        if store::drop_request(&state.backends.db, caller.user_id, friend_id).await? {
+            return Ok(StatusCode::NO_CONTENT);
+        }
         return Err(ApiError::NotFound(format!(
-            "you and user {friend_id} are not friends"
+            "you and user {friend_id} are neither friends nor asking each other"
         )));
     }
-    // Each side's connections hold the other's channel: tell them there.
+    // Each side's connections hold the other's location channel: tell them there, so that
+    // no location published after this can overtake the news.
     for (user_id, friend_id) in [(caller.user_id, friend_id), (friend_id, caller.user_id)] {
         let event = Event::Unfriended { user_id, friend_id };
-        if let Err(err) = state
-            .pubsub
-            .publish_confirmed(&user_channel(&state.prefix, user_id), &event)
-            .await
-        {
-            tracing::warn!(error = %err, "announcing an unfriend failed");
-        }
+        announce(&state, &user_channel(&state.prefix, user_id), &event).await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Publishes `event` and waits until the pub/sub server took it, retrying for
+/// [`ANNOUNCE_FOR`]. The friendship is already gone from SQL, so a connection that could not
+/// be told still stops at its next resync (every pub/sub reconnection forces one); the 503
+/// says the guarantee could not be confirmed in time.
+async fn announce(state: &FriendsState, channel: &str, event: &Event) -> ApiResult<()> {
+    let deadline = tokio::time::Instant::now() + ANNOUNCE_FOR;
+    loop {
+        match state.pubsub.publish_confirmed(channel, event).await {
+            Ok(()) => return Ok(()),
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(error = %err, "announcing an unfriend failed");
+                return Err(ApiError::Unavailable {
+                    dependency: "pubsub",
+                    retry_after: std::time::Duration::from_secs(1),
+                });
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
 }
 
 fn own_history(caller: &Caller, id: i64) -> ApiResult<()> {
@@ -268,7 +370,8 @@ async fn delete_location_history(
 /// API contract: init -> nearby_friends, location, friend_location, friend_left,
 /// subscribe/unsubscribe, error.
 #[utoipa::path(get, path = "/v1/ws/friends", tag = "friends",
-    responses((status = 101), (status = 401), (status = 403), (status = 503)))]
+    responses((status = 101), (status = 400), (status = 401), (status = 403), (status = 429),
+        (status = 503)))]
 async fn upgrade(
     State(state): State<FriendsState>,
     caller: Result<Caller, ApiError>,
@@ -295,6 +398,16 @@ async fn upgrade(
     if let Err(err) = registered(&state, &caller).await {
         return err.into_response();
     }
+    let Some(slot) = state.user_slot(caller.user_id) else {
+        tracing::debug!(
+            user_id = caller.user_id,
+            "refusing a WebSocket beyond WS_MAX_PER_USER"
+        );
+        return ApiError::RateLimited {
+            retry_after: std::time::Duration::from_secs(5),
+        }
+        .into_response();
+    };
     upgrade
         // Small buffers: most connections are idle, and memory per idle connection is what
         // decides how many one process holds.
@@ -303,5 +416,5 @@ async fn upgrade(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(ws::MAX_MESSAGE_BYTES)
         .max_frame_size(ws::MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| ws::run(state, socket, caller.user_id))
+        .on_upgrade(move |socket| ws::run(state, socket, caller.user_id, slot))
 }

@@ -29,6 +29,10 @@ pub type ConnId = u64;
 
 /// What travels on a channel. `Copy` (no heap data): each subscriber gets its own copy, so
 /// that fan-out does not make every connection touch one shared reference count.
+///
+/// Locations and strangers are data: at most once, dropped when a slow connection's inbox
+/// is full. The friendship changes are control: each names its recipient (`friend_id`), is
+/// handed only to that user's connections and is never dropped (see [`Control`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
@@ -39,9 +43,14 @@ pub enum Event {
         longitude: f64,
         timestamp: f64,
     },
-    /// `user_id` and `friend_id` are no longer friends (published on `user_id`'s channel,
-    /// which `friend_id`'s connections are subscribed to).
+    /// `user_id` and `friend_id` are no longer friends. Published on `user_id`'s location
+    /// channel, which `friend_id`'s connections hold: no location published there after it
+    /// can overtake it.
     Unfriended { user_id: i64, friend_id: i64 },
+    /// `user_id` and `friend_id` are friends now (published on `friend_id`'s notice channel).
+    Befriended { user_id: i64, friend_id: i64 },
+    /// `user_id` asks to be `friend_id`'s friend (published on `friend_id`'s notice channel).
+    Requested { user_id: i64, friend_id: i64 },
     /// An opted-in stranger is here (published on geohash-cell channels).
     Person {
         session: u64,
@@ -51,9 +60,141 @@ pub enum Event {
     },
 }
 
-/// Where a connection receives its events; bounded so that a stalled client cannot grow the
-/// server without limit (updates are at-most-once: overflow is dropped and counted).
-pub type Inbox = mpsc::Sender<Event>;
+impl Event {
+    /// The user a control event is meant for; `None` for data.
+    pub fn recipient(&self) -> Option<i64> {
+        match *self {
+            Event::Unfriended { friend_id, .. }
+            | Event::Befriended { friend_id, .. }
+            | Event::Requested { friend_id, .. } => Some(friend_id),
+            Event::Location { .. } | Event::Person { .. } => None,
+        }
+    }
+}
+
+/// Control events a connection has not applied yet, beyond which it reloads its friends
+/// from SQL instead: the queue stays bounded and nothing is lost.
+const CONTROL_EVENTS: usize = 64;
+
+/// A connection's control events. Unlike data they are never dropped: a full queue turns
+/// into one `resync` (reload the friend list from SQL), which covers whatever it held.
+#[derive(Default)]
+pub struct Control {
+    pending: Mutex<Pending>,
+    /// Something is pending: checked without the lock before every batch of data events.
+    dirty: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+/// What a connection must apply before it forwards anything else.
+#[derive(Debug, Default, PartialEq)]
+pub struct Pending {
+    pub events: Vec<Event>,
+    /// Events may have been lost (queue overflow, a pub/sub connection that dropped): the
+    /// friend list must be reloaded from SQL before any further forward.
+    pub resync: bool,
+}
+
+impl Control {
+    fn push(&self, event: Event) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.resync {
+            // A reload is due anyway and covers this change.
+        } else if pending.events.len() >= CONTROL_EVENTS {
+            pending.events.clear();
+            pending.resync = true;
+        } else {
+            pending.events.push(event);
+        }
+        drop(pending);
+        self.signal();
+    }
+
+    /// Asks the connection to reload its friends from SQL.
+    pub fn resync(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.events.clear();
+        pending.resync = true;
+        drop(pending);
+        self.signal();
+    }
+
+    fn signal(&self) {
+        self.dirty.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Whether something waits to be applied.
+    pub fn is_pending(&self) -> bool {
+        self.dirty.load(Ordering::Acquire)
+    }
+
+    /// Takes what is pending (empty when nothing is).
+    pub fn take(&self) -> Pending {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.dirty.store(false, Ordering::Release);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Whether what is pending takes one of `users` away as a friend (or may: a resync).
+    pub fn revokes(&self, users: &[i64]) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.resync
+            || pending
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Unfriended { user_id, .. } if users.contains(user_id)))
+    }
+
+    /// Completes when something is pushed (or was pushed since the last wait).
+    pub async fn changed(&self) {
+        self.notify.notified().await
+    }
+}
+
+/// Where a connection receives its events: data in a bounded queue (a stalled client cannot
+/// grow the server without limit; overflow is dropped and counted), control beside it.
+#[derive(Clone)]
+pub struct Inbox {
+    user_id: i64,
+    events: mpsc::Sender<Event>,
+    control: Arc<Control>,
+}
+
+impl Inbox {
+    /// The inbox of one of `user_id`'s connections, holding up to `capacity` data events.
+    pub fn new(user_id: i64, capacity: usize) -> (Inbox, mpsc::Receiver<Event>) {
+        let (events, rx) = mpsc::channel(capacity);
+        let inbox = Inbox {
+            user_id,
+            events,
+            control: Arc::new(Control::default()),
+        };
+        (inbox, rx)
+    }
+
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    fn hand(&self, event: Event) -> bool {
+        match event.recipient() {
+            Some(user) if user == self.user_id => {
+                self.control.push(event);
+                true
+            }
+            Some(_) => false,
+            None => match self.events.try_send(event) {
+                Ok(()) => true,
+                Err(_) => {
+                    metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
+                        .increment(1);
+                    false
+                }
+            },
+        }
+    }
+}
 
 /// The local subscribers of one channel.
 type Subscribers = Vec<(ConnId, Inbox)>;
@@ -107,23 +248,32 @@ impl Hub {
         channels.keys().cloned().collect()
     }
 
-    /// Hands `event` to every local subscriber of `channel`; returns how many took it.
+    /// Hands `event` to every local subscriber of `channel` (a control event only to its
+    /// recipient's connections); returns how many took it.
     pub fn deliver(&self, channel: &str, event: Event) -> usize {
         let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
         let Some(subs) = channels.get(channel) else {
             return 0;
         };
-        let mut delivered = 0;
-        for (_, inbox) in subs {
-            match inbox.try_send(event) {
-                Ok(()) => delivered += 1,
-                Err(_) => {
-                    metrics::counter!("friends_events_dropped_total", "reason" => "inbox_full")
-                        .increment(1)
-                }
+        subs.iter().filter(|(_, inbox)| inbox.hand(event)).count()
+    }
+
+    /// Every local connection must reload its friends: events may have been lost (a
+    /// pub/sub connection dropped, or a subscription was missing for a while).
+    pub fn resync_all(&self) {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        for subs in channels.values() {
+            for (_, inbox) in subs {
+                inbox.control.resync();
             }
         }
-        delivered
+    }
+
+    fn resync_channel(&self, channel: &str) {
+        let channels = self.channels.read().unwrap_or_else(|e| e.into_inner());
+        for (_, inbox) in channels.get(channel).into_iter().flatten() {
+            inbox.control.resync();
+        }
     }
 
     /// Channels with at least one local subscriber.
@@ -423,12 +573,13 @@ impl RedisRing {
         }))
     }
 
-    fn note_failed(&self, channel: &str, failed: bool) {
+    /// Records whether `channel`'s subscription failed; `true` when it had failed before.
+    fn note_failed(&self, channel: &str, failed: bool) -> bool {
         let mut set = self.failed.lock().unwrap_or_else(|e| e.into_inner());
         if failed {
-            set.insert(Arc::from(channel));
+            !set.insert(Arc::from(channel))
         } else {
-            set.remove(channel);
+            set.remove(channel)
         }
     }
 
@@ -446,7 +597,13 @@ impl RedisRing {
             )
             .await;
         match result {
-            Ok(Ok(())) => self.note_failed(channel, false),
+            Ok(Ok(())) => {
+                if self.note_failed(channel, false) {
+                    // Whatever was published while we were not subscribed is lost, an
+                    // unfriend included: its subscribers reload their friends.
+                    self.hub.resync_channel(channel);
+                }
+            }
             Ok(Err(err)) => {
                 tracing::warn!(%server, %channel, error = %err, "subscribe failed; will retry");
                 self.note_failed(channel, true);
@@ -595,10 +752,19 @@ fn connect(server: &str, hub: &Arc<Hub>) -> anyhow::Result<ConnectionManager> {
         .set_number_of_retries(1)
         .set_push_sender(
             move |info: PushInfo| -> Result<(), std::convert::Infallible> {
-                if info.kind == PushKind::Message
-                    && let [Value::BulkString(channel), Value::BulkString(payload)] = &info.data[..]
-                {
-                    hub.deliver_raw(channel, payload);
+                match info.kind {
+                    PushKind::Message => {
+                        if let [Value::BulkString(channel), Value::BulkString(payload)] =
+                            &info.data[..]
+                        {
+                            hub.deliver_raw(channel, payload);
+                        }
+                    }
+                    // Messages published until the automatic resubscription are lost, an
+                    // unfriend among them maybe: every connection reloads its friends
+                    // before it forwards again.
+                    PushKind::Disconnection => hub.resync_all(),
+                    _ => {}
                 }
                 Ok(())
             },
@@ -613,6 +779,12 @@ pub fn user_channel(prefix: &str, user_id: i64) -> String {
     format!("{prefix}:u:{user_id}")
 }
 
+/// The channel of a user's friendship notices (requests, acceptances), which the user's own
+/// connections hold.
+pub fn notice_channel(prefix: &str, user_id: i64) -> String {
+    format!("{prefix}:n:{user_id}")
+}
+
 /// The channel of a geohash cell ("nearby random person").
 pub fn cell_channel(prefix: &str, cell: &str) -> String {
     format!("{prefix}:cell:{cell}")
@@ -625,15 +797,12 @@ mod tests {
     #[tokio::test]
     async fn in_process_fans_out_once_per_subscriber_and_stops_after_unsubscribe() {
         let pubsub = PubSub::in_process();
-        let (tx1, mut rx1) = mpsc::channel(8);
-        let (tx2, mut rx2) = mpsc::channel(8);
+        let (tx1, mut rx1) = Inbox::new(10, 8);
+        let (tx2, mut rx2) = Inbox::new(20, 8);
         pubsub.subscribe("c", 1, &tx1).await;
         pubsub.subscribe("c", 2, &tx2).await;
         pubsub.subscribe("c", 2, &tx2).await; // idempotent
-        let event = Event::Unfriended {
-            user_id: 1,
-            friend_id: 2,
-        };
+        let event = location(1);
         pubsub.publish("c", &event).unwrap();
         assert_eq!(rx1.recv().await.unwrap(), event);
         assert_eq!(rx2.recv().await.unwrap(), event);
@@ -644,6 +813,58 @@ mod tests {
         assert_eq!(rx2.recv().await.unwrap(), event);
         pubsub.unsubscribe("c", 2).await;
         assert_eq!(pubsub.hub().channel_count(), 0);
+    }
+
+    fn location(n: i64) -> Event {
+        Event::Location {
+            user_id: 1,
+            latitude: n as f64,
+            longitude: 0.0,
+            timestamp: 1.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn control_reaches_only_its_recipient_and_is_never_dropped() {
+        let pubsub = PubSub::in_process();
+        let (full, _rx_full) = Inbox::new(20, 2);
+        let (other, _rx_other) = Inbox::new(30, 2);
+        pubsub.subscribe("u:1", 1, &full).await;
+        pubsub.subscribe("u:1", 2, &other).await;
+        for n in 0..10 {
+            pubsub.publish("u:1", &location(n)).unwrap();
+        }
+        // Data overflowed user 20's inbox; the unfriend is still delivered, to 20 only.
+        let unfriend = Event::Unfriended {
+            user_id: 1,
+            friend_id: 20,
+        };
+        assert!(!full.control().revokes(&[1]));
+        pubsub.publish_confirmed("u:1", &unfriend).await.unwrap();
+        assert!(full.control().is_pending() && full.control().revokes(&[1]));
+        assert!(
+            !full.control().revokes(&[2]),
+            "only a write carrying user 1 is at stake"
+        );
+        assert!(!other.control().is_pending(), "30 is not the recipient");
+        let pending = full.control().take();
+        assert_eq!(pending.events, vec![unfriend]);
+        assert!(!pending.resync && !full.control().is_pending());
+
+        // Beyond the queue's bound, control collapses into one resync: bounded, not lost.
+        for n in 0..(CONTROL_EVENTS as i64 + 5) {
+            let notice = Event::Requested {
+                user_id: 100 + n,
+                friend_id: 20,
+            };
+            pubsub.publish("u:1", &notice).unwrap();
+        }
+        let pending = full.control().take();
+        assert!(pending.resync && pending.events.is_empty(), "{pending:?}");
+
+        // A lost connection to a pub/sub server makes everyone resync.
+        pubsub.hub().resync_all();
+        assert!(full.control().take().resync && other.control().take().resync);
     }
 
     #[test]

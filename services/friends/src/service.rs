@@ -1,14 +1,15 @@
 //! The service state shared by REST handlers and WebSocket connections, its start-up
 //! (choosing the pub/sub transport and the ring membership source) and its draining.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRef;
 use kit::Backends;
 use kit::auth::Auth;
 use kit::ops::{CheckStatus, Readiness};
+use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 
 use crate::config::{FriendsConfig, url_list};
@@ -39,7 +40,31 @@ pub struct Inner {
     /// Set after the grace period: open connections close with "going away".
     closing: watch::Sender<bool>,
     open: AtomicUsize,
+    /// Open WebSockets per user (users with none have no entry).
+    per_user: Mutex<FxHashMap<i64, u32>>,
     pub(crate) counters: Counters,
+}
+
+/// A user's place under the per-user connection cap, given back when dropped.
+pub struct UserSlot {
+    state: FriendsState,
+    user_id: i64,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut per_user = self
+            .state
+            .per_user
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = per_user.get_mut(&self.user_id) {
+            *open -= 1;
+            if *open == 0 {
+                per_user.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 /// Handles of the counters bumped per update or per delivery, registered once: looking a
@@ -49,6 +74,10 @@ pub(crate) struct Counters {
     pub rate_limited: metrics::Counter,
     pub deliveries: metrics::Counter,
     pub not_friend: metrics::Counter,
+    /// Friend lists reloaded from SQL because control events may have been lost.
+    pub resyncs: metrics::Counter,
+    /// Connections dropped because a write was blocked when a friend was taken away.
+    pub abandoned: metrics::Counter,
 }
 
 impl Counters {
@@ -58,6 +87,8 @@ impl Counters {
             rate_limited: metrics::counter!("friends_updates_rate_limited_total"),
             deliveries: metrics::counter!("friends_deliveries_total"),
             not_friend: metrics::counter!("friends_events_dropped_total", "reason" => "not_friend"),
+            resyncs: metrics::counter!("friends_resyncs_total"),
+            abandoned: metrics::counter!("friends_connections_abandoned_total"),
         }
     }
 }
@@ -113,6 +144,7 @@ impl FriendsState {
                 draining: watch::Sender::new(false),
                 closing: watch::Sender::new(false),
                 open: AtomicUsize::new(0),
+                per_user: Mutex::new(FxHashMap::default()),
                 counters: Counters::register(),
             }),
         })
@@ -194,6 +226,20 @@ impl FriendsState {
             }
         });
         taken
+    }
+
+    /// A place for one more WebSocket of `user_id`, unless they hold `WS_MAX_PER_USER`.
+    pub fn user_slot(&self, user_id: i64) -> Option<UserSlot> {
+        let mut per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        let open = per_user.entry(user_id).or_insert(0);
+        if *open >= self.config.ws_max_per_user {
+            return None;
+        }
+        *open += 1;
+        Some(UserSlot {
+            state: self.clone(),
+            user_id,
+        })
     }
 
     pub fn is_draining(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use kit::db::{Db, values_list};
+use kit::db::{Backend, Db, values_list};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -77,13 +77,18 @@ pub async fn are_friends(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
 }
 
 pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(
+    users(
+        db,
         "SELECT u.id, u.name FROM friendships f JOIN friend_users u ON u.id = f.friend_id \
          WHERE f.user_id = $1 ORDER BY u.id",
+        user_id,
     )
-    .bind(user_id)
-    .fetch_all(&db.pool)
-    .await?;
+    .await
+}
+
+/// Runs a query of `(id, name)` rows with one parameter.
+async fn users(db: &Db, sql: &str, param: i64) -> Result<Vec<User>, sqlx::Error> {
+    let rows = sqlx::query(sql).bind(param).fetch_all(&db.pool).await?;
     rows.iter()
         .map(|row| {
             Ok(User {
@@ -102,20 +107,131 @@ pub async fn friend_ids(db: &Db, user_id: i64) -> Result<Vec<i64>, sqlx::Error> 
     rows.iter().map(|row| row.try_get("friend_id")).collect()
 }
 
-/// Makes `a` and `b` friends (both directions, one transaction); `false` if they already were.
-pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+/// What asking for a friendship did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    /// The request waits for the other user; `new` is false when it was already waiting.
+    Pending { new: bool },
+    /// The other user had asked already: the two are friends now.
+    Accepted,
+    /// They were friends before.
+    AlreadyFriends,
+}
+
+/// `from` asks `to` to be friends: a friendship when `to` has asked `from` already, else a
+/// pending request. Concurrent asks of one pair are serialised, so that two users asking
+/// each other at once become friends rather than leaving two pending requests.
+pub async fn ask_friendship(db: &Db, from: i64, to: i64) -> Result<Asked, sqlx::Error> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
+    match db.backend {
+        Backend::Postgres => {
+            sqlx::query("SELECT id FROM friend_users WHERE id IN ($1, $2) ORDER BY id FOR UPDATE")
+                .bind(from)
+                .bind(to)
+                .fetch_all(&mut *tx)
+                .await?;
+        }
+        // A write statement takes SQLite's one writer lock for the whole transaction, so
+        // that the reads below cannot go stale before this transaction writes.
+        Backend::Sqlite => {
+            sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND from_id <> $1")
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let friends = sqlx::query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2")
+        .bind(from)
+        .bind(to)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if friends.is_some() {
+        return Ok(Asked::AlreadyFriends);
+    }
+    let asked_back = sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+    if asked_back.rows_affected() > 0 {
+        sqlx::query("DELETE FROM friend_requests WHERE from_id = $1 AND to_id = $2")
+            .bind(from)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES ($1, $2, $3), \
+             ($2, $1, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(Asked::Accepted);
+    }
+    let asked = sqlx::query(
+        "INSERT INTO friend_requests (from_id, to_id, created_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Asked::Pending {
+        new: asked.rows_affected() > 0,
+    })
+}
+
+/// Withdraws `a`'s request to `b` or declines `b`'s request to `a`; `false` if neither was
+/// waiting.
+pub async fn drop_request(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) \
+         OR (from_id = $2 AND to_id = $1)",
+    )
+    .bind(a)
+    .bind(b)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Requests waiting for `user_id` (`incoming`) and sent by them (`outgoing`), oldest first.
+pub async fn requests(db: &Db, user_id: i64) -> Result<(Vec<User>, Vec<User>), sqlx::Error> {
+    let incoming = users(
+        db,
+        "SELECT u.id, u.name FROM friend_requests r JOIN friend_users u ON u.id = r.from_id \
+         WHERE r.to_id = $1 ORDER BY r.created_ms, u.id",
+        user_id,
+    )
+    .await?;
+    let outgoing = users(
+        db,
+        "SELECT u.id, u.name FROM friend_requests r JOIN friend_users u ON u.id = r.to_id \
+         WHERE r.from_id = $1 ORDER BY r.created_ms, u.id",
+        user_id,
+    )
+    .await?;
+    Ok((incoming, outgoing))
+}
+
+/// Makes `a` and `b` friends at once (both directions), without a request: for operators'
+/// bulk loads and benchmarks, never for a user's own call. `false` if they already were.
+pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES ($1, $2, $3), ($2, $1, $3) \
          ON CONFLICT DO NOTHING",
     )
     .bind(a)
     .bind(b)
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(now_ms())
+    .execute(&db.pool)
     .await?;
-    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 

@@ -4,30 +4,45 @@
 //! friend, so that every decision (forward or not, `friend_left`) is made here from local
 //! state, without a round trip.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures::SinkExt;
 use geo_core::{Cell, LatLon, haversine_m};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::locations::CachedLocation;
-use crate::pubsub::{ConnId, Event, Inbox, cell_channel, user_channel};
-use crate::service::FriendsState;
+use crate::pubsub::{
+    ConnId, Control, Event, Inbox, Pending, cell_channel, notice_channel, user_channel,
+};
+use crate::service::{FriendsState, UserSlot};
 use crate::store::{self, HistoryPoint, HistoryRow};
 
 /// Longest text frame we parse; larger ones get an error frame (the transport closes the
-/// connection only beyond [`MAX_MESSAGE_BYTES`]).
+/// connection with 1009 only beyond [`MAX_MESSAGE_BYTES`]).
 pub const MAX_FRAME_TEXT: usize = 4 * 1024;
 /// Largest message the transport accepts at all.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// Events waiting for a slow client; beyond this they are dropped (updates are
-/// at-most-once, the next one supersedes them).
+/// Data events waiting for a slow client; beyond this they are dropped (updates are
+/// at-most-once, the next one supersedes them). Control events never are (see
+/// [`Control`]).
 const INBOX: usize = 64;
 /// Geohash length of "nearby random person" cells (about 4.9 km x 4.9 km).
 const CELL_LEN: u8 = 5;
+/// An anonymous "nearby random person" session lasts at most this long; it also ends when
+/// the user changes cells or a friendship of theirs changes, so that no one can follow it
+/// from a moment when they could tell whose it was.
+const SESSION_LIFETIME: Duration = Duration::from_secs(600);
+/// Strangers see times to the minute: an exact time is the same as the one a friend gets in
+/// `friend_location` and would link the anonymous session to the user.
+const PERSON_TIME_STEP_S: f64 = 60.0;
+/// How long a closing connection waits for the client's close frame before it drops the
+/// TCP connection (unread bytes at that point make the kernel answer with a reset).
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Least time between two attempts to reload the friend list after a failed one.
+const RESYNC_RETRY: Duration = Duration::from_secs(1);
 
 /// What a client sends.
 #[derive(Debug, Deserialize)]
@@ -75,8 +90,18 @@ enum ServerFrame {
     FriendLeft {
         user_id: i64,
     },
-    /// An opted-in stranger nearby: an anonymous per-connection session, never a user id,
-    /// at a position rounded to about 100 m.
+    /// `user_id` asks to be the client's friend.
+    FriendRequest {
+        user_id: i64,
+        name: String,
+    },
+    /// The client and `user_id` are friends now; the server has subscribed to them.
+    FriendAdded {
+        user_id: i64,
+        name: String,
+    },
+    /// An opted-in stranger nearby: an anonymous session that rotates, never a user id, at
+    /// a position rounded to about 100 m and a time rounded to the minute.
     NearbyPerson {
         session: String,
         latitude: f64,
@@ -88,6 +113,10 @@ enum ServerFrame {
         status: u16,
         detail: String,
     },
+    /// A WebSocket ping (not JSON): it travels with the frames so that it waits behind
+    /// them and a client that does not read cannot answer it.
+    #[serde(skip)]
+    Ping,
 }
 
 impl ServerFrame {
@@ -99,9 +128,24 @@ impl ServerFrame {
     }
 
     fn to_message(&self) -> Message {
-        Message::Text(Utf8Bytes::from(
-            serde_json::to_string(self).expect("frames serialise"),
-        ))
+        match self {
+            ServerFrame::Ping => Message::Ping(Default::default()),
+            frame => Message::Text(Utf8Bytes::from(
+                serde_json::to_string(frame).expect("frames serialise"),
+            )),
+        }
+    }
+
+    /// Removes `user`'s location from the frame; `false` when nothing is left to send.
+    fn forget(&mut self, user: i64) -> bool {
+        match self {
+            ServerFrame::FriendLocation(view) => view.user_id != user,
+            ServerFrame::NearbyFriends { friends } => {
+                friends.retain(|f| f.user_id != user);
+                true
+            }
+            _ => true,
+        }
     }
 }
 
@@ -187,6 +231,10 @@ impl Friends {
         self.0.iter_mut().map(|(id, friend)| (*id, friend))
     }
 
+    fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().map(|(id, _)| *id)
+    }
+
     fn into_ids(self) -> impl Iterator<Item = i64> {
         self.0.into_iter().map(|(id, _)| id)
     }
@@ -219,8 +267,17 @@ impl Heard {
 /// "Nearby random person" membership.
 struct RandomState {
     session: u64,
+    /// When the session was drawn.
+    since: Instant,
     cell: Cell,
     channels: Vec<String>,
+}
+
+impl RandomState {
+    fn new_session(&mut self) {
+        self.session = rand::random();
+        self.since = Instant::now();
+    }
 }
 
 struct Connection {
@@ -228,8 +285,14 @@ struct Connection {
     user_id: i64,
     id: ConnId,
     inbox: Inbox,
+    control: Arc<Control>,
     here: Option<(LatLon, f64)>,
     friends: Friends,
+    /// Control events may have been lost: nothing is forwarded until the friend list has
+    /// been reloaded from SQL.
+    resync: bool,
+    /// No reload is tried before then (after a failed one).
+    resync_after: Option<Instant>,
     /// No heard friend expires before this; an early value only costs a spare wake-up, so
     /// it is lowered on insert and recomputed only when it fires (not on every event).
     deadline: Option<Instant>,
@@ -238,10 +301,24 @@ struct Connection {
     radius_m: f64,
 }
 
-/// Runs a connection until the client leaves or the server drains.
-pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
+/// How a connection ends, when the server ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The client left, or the transport failed: nothing more can be sent.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// A write was still blocked when a friend was taken away: the frames it holds may be
+    /// about that friend, so the socket is dropped without another byte.
+    Abandon,
+}
+
+/// Runs a connection until the client leaves or the server drains. `slot` holds the user's
+/// place under the per-user connection cap until the connection ends.
+pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot: UserSlot) {
     state.connection_opened();
-    let (inbox, mut events) = mpsc::channel(INBOX);
+    let (inbox, mut events) = Inbox::new(user_id, INBOX);
+    let control = inbox.control().clone();
     let mut closing = state.closing();
     let mut conn = Connection {
         id: state.next_conn_id(),
@@ -250,11 +327,17 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
         state: state.clone(),
         user_id,
         inbox,
+        control: control.clone(),
         here: None,
         friends: Friends::default(),
+        resync: false,
+        resync_after: None,
         deadline: None,
         random: None,
     };
+    // Friend requests and acceptances reach every connection of the user, before init too.
+    let notices = notice_channel(&state.prefix, user_id);
+    state.pubsub.subscribe(&notices, conn.id, &conn.inbox).await;
     let mut out: Vec<ServerFrame> = Vec::new();
     // One timer for the connection's life, moved only when the deadline changes.
     let timer = tokio::time::sleep_until(far_future());
@@ -263,13 +346,34 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
     let mut writes = WritePacer::new(state.config.write_gap());
     let write_timer = tokio::time::sleep_until(far_future());
     tokio::pin!(write_timer);
-    loop {
+    let (ping_every, idle_after, write_timeout) = (
+        state.config.ws_ping_interval(),
+        state.config.ws_idle_timeout(),
+        state.config.ws_write_timeout(),
+    );
+    let mut last_read = Instant::now();
+    let ping_timer = tokio::time::sleep(ping_every);
+    tokio::pin!(ping_timer);
+    let person_timer = tokio::time::sleep_until(far_future());
+    tokio::pin!(person_timer);
+    let mut person_armed = false;
+    let ending = loop {
         if conn.deadline != armed {
             armed = conn.deadline;
             timer.as_mut().reset(armed.unwrap_or_else(far_future));
         }
+        if conn.random.is_some() != person_armed {
+            person_armed = conn.random.is_some();
+            let at = if person_armed {
+                Instant::now() + conn.person_delay()
+            } else {
+                far_future()
+            };
+            person_timer.as_mut().reset(at);
+        }
         tokio::select! {
             frame = socket.recv() => {
+                last_read = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         conn.on_text(&text, &mut out).await;
@@ -283,62 +387,181 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64) {
                         writes.reply();
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Err(err)) => {
-                        tracing::debug!(user_id, error = %err, "websocket read failed");
-                        break;
-                    }
+                    Some(Ok(Message::Close(_))) | None => break Ending::Gone,
+                    Some(Err(err)) => break read_failure(user_id, err),
                 }
             }
             Some(event) = events.recv() => {
+                // Friendship changes first: an event queued before an unfriend must not be
+                // forwarded after it.
+                if control.is_pending() {
+                    conn.apply_control(&mut out).await;
+                }
                 // One clock reading for the whole batch: they all arrived by now.
                 let now = Instant::now();
-                conn.on_event(event, now, &mut out).await;
+                conn.on_event(event, now, &mut out);
                 // Drain what else is ready so that one flush carries many frames.
                 for _ in 0..INBOX {
+                    if control.is_pending() {
+                        conn.apply_control(&mut out).await;
+                    }
                     match events.try_recv() {
-                        Ok(event) => conn.on_event(event, now, &mut out).await,
+                        Ok(event) => conn.on_event(event, now, &mut out),
                         Err(_) => break,
                     }
                 }
             }
+            () = control.changed() => {}
+            // News that arrived while a write was under way (which took the wake-up).
+            () = std::future::ready(()), if control.is_pending() => {}
             () = &mut timer, if armed.is_some() => {
                 conn.expire(&mut out);
                 armed = None;
             }
+            () = &mut person_timer, if person_armed => {
+                conn.publish_person();
+                person_timer.as_mut().reset(Instant::now() + conn.person_delay());
+            }
+            () = &mut ping_timer => {
+                if last_read.elapsed() >= idle_after {
+                    break Ending::Close(close_code::AWAY, "idle: no frame or pong received in time");
+                }
+                out.push(ServerFrame::Ping);
+                writes.reply();
+                ping_timer.as_mut().reset(Instant::now() + ping_every);
+            }
             () = &mut write_timer, if writes.waiting() => writes.due(),
             _ = closing.changed() => {
                 if !out.is_empty() {
-                    let _ = send_all(&mut socket, &mut out).await;
+                    let _ = write(&mut socket, &mut out, &control, write_timeout).await;
                 }
-                let _ = socket
-                    .send(Message::Close(Some(CloseFrame {
-                        code: close_code::AWAY,
-                        reason: Utf8Bytes::from_static("server is going away; reconnect"),
-                    })))
-                    .await;
-                break;
+                break Ending::Close(close_code::AWAY, "server is going away; reconnect");
             }
+        }
+        if control.is_pending() || conn.resync {
+            conn.apply_control(&mut out).await;
         }
         if out.is_empty() {
             continue;
         }
         match writes.next(out.len()) {
-            Write::Now => {
-                if send_all(&mut socket, &mut out).await.is_err() {
-                    break;
+            Write::Now => match write(&mut socket, &mut out, &control, write_timeout).await {
+                Sent::Done => {}
+                Sent::Failed => break Ending::Gone,
+                Sent::Stalled => {
+                    break Ending::Close(close_code::AWAY, "not reading: a write timed out");
                 }
-            }
+                Sent::Revoked => break Ending::Abandon,
+            },
             Write::At(at) => write_timer.as_mut().reset(at),
             Write::Pending => {}
         }
+    };
+    match ending {
+        Ending::Gone | Ending::Abandon => {}
+        Ending::Close(code, reason) => close(&mut socket, code, reason).await,
+    }
+    if ending == Ending::Abandon {
+        state.counters.abandoned.increment(1);
     }
     conn.leave().await;
+    state.pubsub.unsubscribe(&notices, conn.id).await;
+    drop(slot);
     state.connection_closed();
+}
+
+/// The close that answers a failed read: 1009 for a message over the size limit, 1007 for
+/// text that is not UTF-8 (RFC 6455, 7.4.1); anything else means the transport is gone.
+fn read_failure(user_id: i64, err: axum::Error) -> Ending {
+    use tungstenite::error::{CapacityError, Error};
+    let inner = err.into_inner();
+    match inner.downcast_ref::<Error>() {
+        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
+            Ending::Close(close_code::SIZE, "message too large: at most 65536 bytes")
+        }
+        Some(Error::Capacity(_)) => Ending::Close(close_code::SIZE, "frame too large"),
+        Some(Error::Utf8(_)) => Ending::Close(close_code::INVALID, "text frames must be UTF-8"),
+        Some(Error::Protocol(_)) => Ending::Close(close_code::PROTOCOL, "protocol error"),
+        _ => {
+            tracing::debug!(user_id, error = %inner, "websocket read failed");
+            Ending::Gone
+        }
+    }
+}
+
+/// Sends a close frame and gives the client [`CLOSE_LINGER`] to answer it, so that the
+/// frame is read before the TCP connection goes (dropping a socket with unread input makes
+/// the kernel send a reset, which may destroy the close frame on its way).
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        if socket.send(frame).await.is_err() {
+            return;
+        }
+        loop {
+            match socket.recv().await {
+                Some(Ok(Message::Close(_))) | None => return,
+                Some(Ok(_)) => {}
+                // What follows a refused frame cannot be parsed; wait out the linger.
+                Some(Err(_)) => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
 }
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// How a write ended.
+enum Sent {
+    Done,
+    /// The transport failed.
+    Failed,
+    /// The client did not take the frames within the write timeout.
+    Stalled,
+    /// A friend whose location the write carries was taken away before it completed.
+    Revoked,
+}
+
+/// Writes `out`, giving up when the client does not take it within `timeout`, or when an
+/// unfriend concerning a friend in it arrives first: once `DELETE /v1/friends` has
+/// returned, nothing about that friend may still go out.
+async fn write(
+    socket: &mut WebSocket,
+    out: &mut Vec<ServerFrame>,
+    control: &Control,
+    timeout: Duration,
+) -> Sent {
+    let mut carried: Vec<i64> = Vec::new();
+    for frame in out.iter() {
+        match frame {
+            ServerFrame::FriendLocation(view) => carried.push(view.user_id),
+            ServerFrame::NearbyFriends { friends } => {
+                carried.extend(friends.iter().map(|f| f.user_id))
+            }
+            _ => {}
+        }
+    }
+    let send = send_all(socket, out);
+    tokio::pin!(send);
+    let stall = tokio::time::sleep(timeout);
+    tokio::pin!(stall);
+    loop {
+        tokio::select! {
+            sent = &mut send => return if sent.is_ok() { Sent::Done } else { Sent::Failed },
+            () = &mut stall => return Sent::Stalled,
+            () = control.changed(), if !carried.is_empty() => {
+                if control.revokes(&carried) {
+                    return Sent::Revoked;
+                }
+            }
+        }
+    }
 }
 
 /// Frames a write may carry before it goes out regardless of the gap.
@@ -473,7 +696,7 @@ impl Connection {
             ));
             return;
         }
-        let frame = match serde_json::from_str::<ClientFrame>(text) {
+        let frame = match parse_frame(text) {
             Ok(frame) => frame,
             Err(err) => {
                 out.push(ServerFrame::error(400, format!("invalid frame: {err}")));
@@ -529,9 +752,16 @@ impl Connection {
                 ));
             }
         };
-        self.state.take_update_slot(self.user_id);
+        // Loaded fresh from SQL: a reload that was due is covered (pending news is still
+        // applied; it is harmless against a fresh list).
+        self.resync = false;
+        // A reconnect is an update like any other: within the interval, the position is
+        // used for distances but neither stored nor shared.
+        let shared = self.state.take_update_slot(self.user_id);
         self.here = Some(fix);
-        self.store_fix(fix).await;
+        if shared {
+            self.store_fix(fix).await;
+        }
         self.friends = Friends::new(&friend_ids);
         let cached = match self.state.locations.get_many(&friend_ids).await {
             Ok(cached) => cached,
@@ -567,7 +797,22 @@ impl Connection {
         if nearby_random {
             self.join_cells(fix.0).await;
         }
-        self.publish_fix(fix, out);
+        if shared {
+            self.publish_fix(fix, out);
+        } else {
+            self.rate_limited(out, "this init's position was not shared");
+        }
+    }
+
+    fn rate_limited(&self, out: &mut Vec<ServerFrame>, what: &str) {
+        self.state.counters.rate_limited.increment(1);
+        out.push(ServerFrame::error(
+            429,
+            format!(
+                "location updates are limited to one per {} ms; {what}",
+                self.state.config.location_min_interval_ms
+            ),
+        ));
     }
 
     async fn location(
@@ -585,14 +830,7 @@ impl Connection {
             Err(detail) => return out.push(ServerFrame::error(400, detail)),
         };
         if !self.state.take_update_slot(self.user_id) {
-            self.state.counters.rate_limited.increment(1);
-            return out.push(ServerFrame::error(
-                429,
-                format!(
-                    "location updates are limited to one per {} ms; this one was dropped",
-                    self.state.config.location_min_interval_ms
-                ),
-            ));
+            return self.rate_limited(out, "this one was dropped");
         }
         self.here = Some(fix);
         self.store_fix(fix).await;
@@ -658,17 +896,33 @@ impl Connection {
                 "live updates are unavailable right now; your location was saved",
             ));
         }
-        if let Some(random) = &self.random {
-            let event = Event::Person {
-                session: random.session,
-                // Strangers get about 100 m of precision, never the exact fix.
-                latitude: (at.lat * 1000.0).round() / 1000.0,
-                longitude: (at.lon * 1000.0).round() / 1000.0,
-                timestamp,
-            };
-            let channel = cell_channel(&self.state.prefix, &random.cell.to_string());
-            let _ = self.state.pubsub.publish(&channel, &event);
+    }
+
+    /// Time until the next "nearby random person" share: a random moment within the
+    /// interval, so that shares do not arrive in step with the user's own updates (which
+    /// friends see, and could match them against).
+    fn person_delay(&self) -> Duration {
+        let interval = self.state.config.nearby_person_interval();
+        interval.mul_f64(0.5 + rand::random::<f64>())
+    }
+
+    /// Shares the user's position with opted-in strangers nearby: rounded to about 100 m,
+    /// time to the minute, under an anonymous session.
+    fn publish_person(&mut self) {
+        let (Some(random), Some((at, timestamp))) = (&mut self.random, self.here) else {
+            return;
+        };
+        if random.since.elapsed() >= SESSION_LIFETIME {
+            random.new_session();
         }
+        let event = Event::Person {
+            session: random.session,
+            latitude: (at.lat * 1000.0).round() / 1000.0,
+            longitude: (at.lon * 1000.0).round() / 1000.0,
+            timestamp: (timestamp / PERSON_TIME_STEP_S).floor() * PERSON_TIME_STEP_S,
+        };
+        let channel = cell_channel(&self.state.prefix, &random.cell.to_string());
+        let _ = self.state.pubsub.publish(&channel, &event);
     }
 
     async fn subscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
@@ -688,6 +942,12 @@ impl Connection {
                 return out.push(ServerFrame::error(503, "the user database is unavailable"));
             }
         }
+        self.follow(friend_id, out).await;
+    }
+
+    /// Adds a friend (SQL has said so), subscribes to their channel and shows their cached
+    /// fix when active and within the radius.
+    async fn follow(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         self.friends.insert(friend_id);
         let channel = self.channel(friend_id);
         self.state
@@ -718,8 +978,10 @@ impl Connection {
         self.drop_friend(friend_id, out).await;
     }
 
+    /// Stops following a friend; frames about them still waiting to be written are dropped.
     async fn drop_friend(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         let was_shown = self.friends.remove(friend_id).is_some_and(|f| f.shown);
+        out.retain_mut(|frame| frame.forget(friend_id));
         let channel = self.channel(friend_id);
         self.state.pubsub.unsubscribe(&channel, self.id).await;
         if was_shown {
@@ -727,7 +989,108 @@ impl Connection {
         }
     }
 
-    async fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<ServerFrame>) {
+    /// Applies the pending friendship changes, and reloads the friend list when some may
+    /// have been lost. Runs before any data event is forwarded.
+    async fn apply_control(&mut self, out: &mut Vec<ServerFrame>) {
+        let Pending { events, resync } = self.control.take();
+        self.resync |= resync;
+        for event in events {
+            match event {
+                Event::Unfriended { user_id, .. } => {
+                    if self.friends.contains(user_id) {
+                        self.drop_friend(user_id, out).await;
+                    }
+                    self.rotate_session();
+                }
+                Event::Befriended { user_id, .. } => self.befriended(user_id, out).await,
+                Event::Requested { user_id, .. } => {
+                    if let Ok(Some(user)) = store::user(&self.state.backends.db, user_id).await {
+                        out.push(ServerFrame::FriendRequest {
+                            user_id,
+                            name: user.name,
+                        });
+                    }
+                }
+                Event::Location { .. } | Event::Person { .. } => {}
+            }
+        }
+        if self.resync && self.resync_after.is_none_or(|at| Instant::now() >= at) {
+            self.reload_friends(out).await;
+        }
+    }
+
+    /// A request was accepted: tell the client, and follow the new friend once SQL confirms
+    /// (it is the truth; the friendship may already be over again).
+    async fn befriended(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
+        let db = &self.state.backends.db;
+        let (user, friends) = match tokio::try_join!(
+            store::user(db, friend_id),
+            store::are_friends(db, self.user_id, friend_id)
+        ) {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "checking a new friendship failed");
+                self.resync = true;
+                return;
+            }
+        };
+        let (Some(user), true) = (user, friends) else {
+            return;
+        };
+        out.push(ServerFrame::FriendAdded {
+            user_id: friend_id,
+            name: user.name,
+        });
+        if self.here.is_some() && !self.friends.contains(friend_id) {
+            self.follow(friend_id, out).await;
+        }
+    }
+
+    /// Makes the friend set equal to SQL's: friends gone are dropped (`friend_left` where
+    /// shown), new ones followed (`friend_added`). Until it succeeds nothing is forwarded.
+    async fn reload_friends(&mut self, out: &mut Vec<ServerFrame>) {
+        let users = match store::friends(&self.state.backends.db, self.user_id).await {
+            Ok(users) => users,
+            Err(err) => {
+                tracing::warn!(error = %err, "reloading friends failed; forwarding paused");
+                self.resync_after = Some(Instant::now() + RESYNC_RETRY);
+                return;
+            }
+        };
+        self.resync = false;
+        self.resync_after = None;
+        self.state.counters.resyncs.increment(1);
+        if self.here.is_none() {
+            // init loads the friends itself.
+            return;
+        }
+        let known: Vec<i64> = self.friends.ids().collect();
+        for id in known {
+            if users.binary_search_by_key(&id, |u| u.id).is_err() {
+                self.drop_friend(id, out).await;
+                self.rotate_session();
+            }
+        }
+        for user in users {
+            if !self.friends.contains(user.id) {
+                out.push(ServerFrame::FriendAdded {
+                    user_id: user.id,
+                    name: user.name,
+                });
+                self.follow(user.id, out).await;
+            }
+        }
+    }
+
+    /// A friendship changed: an anonymous session an ex-friend may have linked to this user
+    /// ends.
+    fn rotate_session(&mut self) {
+        if let Some(random) = &mut self.random {
+            random.new_session();
+        }
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<ServerFrame>) {
         match event {
             Event::Location {
                 user_id,
@@ -744,11 +1107,6 @@ impl Connection {
                     seen: now,
                 };
                 self.forward(user_id, heard, out);
-            }
-            Event::Unfriended { user_id, friend_id } => {
-                if friend_id == self.user_id && self.friends.contains(user_id) {
-                    self.drop_friend(user_id, out).await;
-                }
             }
             Event::Person {
                 session,
@@ -777,21 +1135,24 @@ impl Connection {
                     });
                 }
             }
+            // Control travels beside the data (see `apply_control`).
+            Event::Unfriended { .. } | Event::Befriended { .. } | Event::Requested { .. } => {}
         }
     }
 
     /// A friend moved: forward when within the radius, `friend_left` when they just left it.
     fn forward(&mut self, id: i64, heard: Heard, out: &mut Vec<ServerFrame>) {
-        // Checked again here, not only at subscription: an unfriend takes effect at once
-        // even if this process still holds the channel for someone else.
+        // Checked here, not only at subscription: an unfriend takes effect at once even if
+        // this process still holds the channel for someone else. While the friend set may
+        // be stale (control lost), nothing goes out.
+        if self.resync || id == self.user_id {
+            self.state.counters.not_friend.increment(1);
+            return;
+        }
         let (Some(friend), Some((here, _))) = (self.friends.get_mut(id), self.here) else {
             self.state.counters.not_friend.increment(1);
             return;
         };
-        if id == self.user_id {
-            self.state.counters.not_friend.increment(1);
-            return;
-        }
         friend.heard = Some(heard);
         if friend.show(id, near(here, self.radius_m, id, &heard), true, out) {
             self.state.counters.deliveries.increment(1);
@@ -839,6 +1200,8 @@ impl Connection {
         self.deadline = deadline;
     }
 
+    /// Joins the cell of `at` and its neighbours under a new anonymous session: a session
+    /// never spans two cells, so it cannot be followed across town.
     async fn join_cells(&mut self, at: LatLon) {
         let cell = Cell::containing(at, CELL_LEN);
         let mut cells = vec![cell];
@@ -853,12 +1216,9 @@ impl Connection {
                 .subscribe(channel, self.id, &self.inbox)
                 .await;
         }
-        let session = match &self.random {
-            Some(random) => random.session,
-            None => rand::random(),
-        };
         self.random = Some(RandomState {
-            session,
+            session: rand::random(),
+            since: Instant::now(),
             cell,
             channels,
         });
@@ -879,6 +1239,15 @@ impl Connection {
         }
         self.leave_cells().await;
     }
+}
+
+/// Parses one client frame (public for the fuzz target: it must never panic).
+pub fn parse_frame_for_fuzzing(text: &str) -> bool {
+    parse_frame(text).is_ok()
+}
+
+fn parse_frame(text: &str) -> Result<ClientFrame, serde_json::Error> {
+    serde_json::from_str::<ClientFrame>(text)
 }
 
 #[cfg(test)]

@@ -61,31 +61,28 @@ impl Auth {
         }
     }
 
-    /// `JWT_SECRET` when given, otherwise the secret file under `data_dir` (created on first
-    /// use with a random 256-bit secret).
+    /// `JWT_SECRET` when given, otherwise the secret file under `data_dir`: created on first
+    /// use with a random 256-bit secret, and refused when it is open to group or others,
+    /// another user's or blank (see [`crate::files`]).
     pub fn load(secret: Option<&str>, data_dir: &Path) -> anyhow::Result<Auth> {
         if let Some(secret) = secret.filter(|s| !s.is_empty()) {
             return Ok(Auth::from_secret(secret.as_bytes()));
         }
+        crate::files::private_dir(data_dir)?;
         let path = data_dir.join("jwt-secret");
-        if let Ok(existing) = std::fs::read_to_string(&path) {
-            let existing = existing.trim();
-            if !existing.is_empty() {
-                return Ok(Auth::from_secret(existing.as_bytes()));
-            }
+        if !path.exists() {
+            let secret: String = {
+                use rand::Rng;
+                let bytes: [u8; 32] = rand::rng().random();
+                bytes.iter().map(|b| format!("{b:02x}")).collect()
+            };
+            // When another process (the `token` command, a second instance) published one
+            // first, theirs is kept and read below, so that all agree.
+            crate::files::publish_private_file(&path, &secret)
+                .with_context(|| format!("writing jwt secret {}", path.display()))?;
         }
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-        let secret: String = {
-            use rand::Rng;
-            let bytes: [u8; 32] = rand::rng().random();
-            bytes.iter().map(|b| format!("{b:02x}")).collect()
-        };
-        write_private(&path, &secret)
-            .with_context(|| format!("writing jwt secret {}", path.display()))?;
-        // Another process may have raced us; whoever wrote last wins, so read it back.
-        let stored = std::fs::read_to_string(&path)?;
-        Ok(Auth::from_secret(stored.trim().as_bytes()))
+        let stored = crate::files::read_secret_file(&path)?;
+        Ok(Auth::from_secret(stored.as_bytes()))
     }
 
     /// Mints a token for `user_id`, valid for `ttl_s` seconds.
@@ -125,24 +122,6 @@ fn now_s() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }
 
 /// Reads `Authorization: Bearer <token>` (or `?token=` for WebSocket upgrades).
@@ -206,8 +185,8 @@ mod tests {
 
     #[test]
     fn generated_secret_is_private_and_shared() {
-        let dir = std::env::temp_dir().join(format!("kit-auth-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("var");
         let server = Auth::load(None, &dir).unwrap();
         let cli = Auth::load(None, &dir).unwrap();
         let token = cli.mint(7, false, 60).unwrap();
@@ -215,16 +194,57 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("jwt-secret"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.join("jwt-secret")), 0o600);
+            assert_eq!(mode(&dir), 0o700);
         }
         // JWT_SECRET wins over the file.
         let explicit = Auth::load(Some("explicit"), &dir).unwrap();
         assert!(explicit.verify(&token).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_open_to_others_or_blank_stops_start_up() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        let path = dir.join("jwt-secret");
+        Auth::load(None, dir).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = format!("{:#}", Auth::load(None, dir).unwrap_err());
+        assert!(
+            err.contains("mode 0666") && err.contains("chmod 600"),
+            "{err}"
+        );
+        // Refused, not repaired: the file is left for the operator to judge.
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666);
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = format!("{:#}", Auth::load(None, dir).unwrap_err());
+        assert!(err.contains("blank"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "",
+            "a blank file is not filled"
+        );
+    }
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_secret() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("var");
+        let loaders: Vec<_> = (0..8)
+            .map(|_| {
+                let dir = dir.clone();
+                std::thread::spawn(move || Auth::load(None, &dir).unwrap())
+            })
+            .collect();
+        let auths: Vec<Auth> = loaders.into_iter().map(|t| t.join().unwrap()).collect();
+        let token = auths[0].mint(1, false, 60).unwrap();
+        assert!(auths.iter().all(|a| a.verify(&token).is_ok()));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct RedisCache {
     epoch: Instant,
 }
 
-/// moka's concurrent cache with a TTL per entry.
+/// moka's concurrent cache with a TTL per entry, bounded by the bytes its entries hold.
 #[derive(Clone)]
 pub struct LocalCache {
     entries: moka::future::Cache<String, (Arc<[u8]>, Duration)>,
@@ -69,12 +69,25 @@ impl Expiry<String, (Arc<[u8]>, Duration)> for PerEntryTtl {
 
 const COOL_DOWN: Duration = Duration::from_secs(1);
 
+/// Bytes the in-process cache of the embedded default may hold. Its keys come from requests
+/// (any geohash cell on Earth, any business id), so a count of entries would bound nothing.
+pub const LOCAL_CACHE_BYTES: u64 = 128 << 20;
+
+/// What one entry costs beyond its key's and value's bytes: the `String` and `Arc<[u8]>`
+/// headers and the TTL, moka's entry (hash, timestamps, policy weight), its nodes in the
+/// access- and write-order deques and the concurrent map's bucket; rounded up.
+pub const LOCAL_ENTRY_OVERHEAD_BYTES: usize = 384;
+
+fn entry_weight(key: &String, value: &(Arc<[u8]>, Duration)) -> u32 {
+    u32::try_from(key.len() + value.0.len() + LOCAL_ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
+}
+
 impl Cache {
     /// Redis at `url` (keys prefixed with `prefix:`), or the in-process cache.
     pub async fn connect(url: Option<&str>, prefix: &str) -> anyhow::Result<Cache> {
         match url.filter(|u| !u.is_empty()) {
             Some(url) => Ok(Cache::Redis(RedisCache::connect(url, prefix).await?)),
-            None => Ok(Cache::Local(LocalCache::new(1_000_000))),
+            None => Ok(Cache::Local(LocalCache::with_max_bytes(LOCAL_CACHE_BYTES))),
         }
     }
 
@@ -150,6 +163,8 @@ impl Cache {
 }
 
 impl LocalCache {
+    /// At most `max_entries` entries, whatever their size: for tests and tools that know
+    /// what they store. Servers use [`LocalCache::with_max_bytes`].
     pub fn new(max_entries: u64) -> LocalCache {
         LocalCache {
             entries: moka::future::Cache::builder()
@@ -157,6 +172,23 @@ impl LocalCache {
                 .expire_after(PerEntryTtl)
                 .build(),
         }
+    }
+
+    /// At most `max_bytes` of keys, values and per-entry bookkeeping.
+    pub fn with_max_bytes(max_bytes: u64) -> LocalCache {
+        LocalCache {
+            entries: moka::future::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(entry_weight)
+                .expire_after(PerEntryTtl)
+                .build(),
+        }
+    }
+
+    /// Bytes held as weighed (entries count only once their pending writes are applied).
+    pub async fn weighted_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks().await;
+        self.entries.weighted_size()
     }
 }
 
@@ -285,5 +317,37 @@ mod tests {
         assert_eq!(cache.get_many(&["a".into()]).await.unwrap(), vec![None]);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(cache.get_many(&["b".into()]).await.unwrap(), vec![None]);
+    }
+
+    #[tokio::test]
+    async fn the_embedded_cache_is_bounded_in_bytes() {
+        let max = 1 << 20;
+        let local = LocalCache::with_max_bytes(max);
+        let cache = Cache::Local(local.clone());
+        // 50,000 distinct cells of 4 KB (200 MB unbounded), as a search flood would write.
+        for batch in 0..500 {
+            let items: Vec<(String, Vec<u8>)> = (0..100)
+                .map(|i| (format!("prox:cell:{batch}-{i}"), vec![7u8; 4_096]))
+                .collect();
+            cache
+                .set_many(&items, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        let held = local.weighted_bytes().await;
+        assert!(held <= max, "{held} > {max}");
+        assert!(local.entries.entry_count() <= max / 4_096);
+        // Small entries still count their bookkeeping.
+        for batch in 0..500 {
+            let items: Vec<(String, Vec<u8>)> = (0..100)
+                .map(|i| (format!("k{batch}-{i}"), Vec::new()))
+                .collect();
+            cache
+                .set_many(&items, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        assert!(local.weighted_bytes().await <= max);
+        assert!(local.entries.entry_count() <= max / LOCAL_ENTRY_OVERHEAD_BYTES as u64);
     }
 }

@@ -41,6 +41,32 @@ pub struct CommonConfig {
     #[arg(long, env = "RATE_LIMIT_PER_IP", default_value_t = 0)]
     pub rate_limit_per_ip: u32,
 
+    /// Seconds a client has to send a complete request head (request line and headers),
+    /// counted from when the connection opens or its previous response was sent; after
+    /// that the connection is closed. So this is also how long an idle keep-alive
+    /// connection is kept.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_S", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_s: u64,
+
+    /// Seconds a connection may go without a byte moving either way while no request of it
+    /// is being handled (a client that stopped reading its response); then it is closed.
+    /// WebSockets, once upgraded, are not covered: the friends service pings them.
+    #[arg(long, env = "IDLE_TIMEOUT_S", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout_s: u64,
+
+    /// Most connections open at once (WebSockets included); 0 = the open-file limit less
+    /// 256 descriptors kept for the database, cache and files, which is also the ceiling.
+    /// Beyond it a connection may still ask `/healthz`, `/livez` or `/readyz`; anything
+    /// else gets 503 and a close.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most connections open at once from one client IP; 0 disables the cap (set it to 0
+    /// behind a reverse proxy, where every client has the proxy's address). Beyond it a
+    /// request gets 429 and a close.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
     /// Log format: `text` or `json`. Verbosity is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -57,7 +83,21 @@ impl CommonConfig {
             cache_prefix: "geo".into(),
             jwt_secret: None,
             rate_limit_per_ip: 0,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 60,
+            max_connections: 0,
+            max_connections_per_ip: 256,
             log_format: "text".into(),
+        }
+    }
+
+    /// The connection limits and timeouts [`crate::serve::serve`] applies.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_s),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
         }
     }
 }

@@ -37,12 +37,12 @@ impl Db {
         let url = match url.filter(|u| !u.is_empty()) {
             Some(url) => url.to_string(),
             None => {
-                std::fs::create_dir_all(data_dir)
-                    .with_context(|| format!("creating data directory {}", data_dir.display()))?;
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    data_dir.join("geo.sqlite3").display()
-                )
+                // Created 0600 before SQLite opens it: the database holds location history,
+                // and SQLite gives its -wal and -shm files the database's mode.
+                crate::files::private_dir(data_dir)?;
+                let path = data_dir.join("geo.sqlite3");
+                crate::files::create_private_file(&path)?;
+                format!("sqlite://{}?mode=rwc", path.display())
             }
         };
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -61,6 +61,13 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("connecting to the {backend:?} database"))?;
+        if backend == Backend::Sqlite {
+            // Files of an explicit `sqlite:` URL (and older installations' 0644 ones) are
+            // tightened once open, when the -wal and -shm files exist too.
+            if let Some(path) = sqlite_file(&url) {
+                crate::files::tighten_sqlite_files(&path)?;
+            }
+        }
         let db = Db { pool, backend };
         db.migrate().await?;
         Ok(db)
@@ -95,6 +102,12 @@ impl Db {
             .await
             .map(|_| ())
     }
+}
+
+/// The database file a `sqlite:` URL names (in-memory databases name none that exists).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
@@ -162,6 +175,56 @@ pub fn values_list(backend: Backend, rows: usize, cols: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// The embedded default's database and its WAL files are private from the first byte,
+    /// and an older installation's 0644 files and 0755 directory are tightened.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_sqlite_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("var");
+        let db = Db::connect(None, &dir).await.unwrap();
+        sqlx::query("CREATE TABLE probe (x INTEGER)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let files = ["geo.sqlite3", "geo.sqlite3-wal", "geo.sqlite3-shm"].map(|f| dir.join(f));
+        assert_eq!(mode(&dir), 0o700);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        db.pool.close().await;
+
+        let loose = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        loose(&dir, 0o755);
+        for file in &files {
+            loose(file, 0o644);
+        }
+        let db = Db::connect(None, &dir).await.unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        db.pool.close().await;
+
+        // An explicit sqlite: URL's files are tightened the same way.
+        let other = root.path().join("other.db");
+        std::fs::write(&other, b"").unwrap();
+        loose(&other, 0o644);
+        let url = format!("sqlite://{}", other.display());
+        let db = Db::connect(Some(&url), &dir).await.unwrap();
+        assert_eq!(mode(&other), 0o600);
+        db.pool.close().await;
+    }
 
     #[test]
     fn values_lists_number_on_postgres_and_stay_anonymous_on_sqlite() {

@@ -10,12 +10,14 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod extract;
+pub mod files;
 pub mod ops;
 pub mod problem;
 pub mod rate_limit;
 pub mod runtime;
 pub mod serve;
 pub mod telemetry;
+pub mod text;
 
 pub use problem::{ApiError, ApiResult};
 

@@ -33,6 +33,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("rate limited")]
     RateLimited { retry_after: Duration },
+    /// A connection beyond a cap: the client's own (429) or the server's (503).
+    #[error("{detail}")]
+    TooManyConnections { from_client: bool, detail: String },
     /// A dependency (database, cache, pub/sub) is down.
     #[error("{dependency} is unavailable")]
     Unavailable {
@@ -76,6 +79,10 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyConnections {
+                from_client: true, ..
+            } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,6 +99,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::TooManyConnections { .. } => "too-many-connections",
             ApiError::Unavailable { .. } => "dependency-unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -135,9 +143,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after, .. } =
-            &self
-        {
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            ApiError::TooManyConnections { .. } => Some(Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
                 headers.insert(header::RETRY_AFTER, value);

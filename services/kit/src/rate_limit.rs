@@ -27,6 +27,9 @@ struct Bucket {
     updated: Instant,
 }
 
+/// Most client IPs tracked (about 50 bytes each with the map's slack: 5 MB). A flood from
+/// more addresses than this within a second or so resets the buckets, which costs the
+/// limiter precision under exactly the attack it cannot stop, and never costs memory.
 const MAX_TRACKED: usize = 100_000;
 
 impl IpRateLimiter {
@@ -42,8 +45,16 @@ impl IpRateLimiter {
         let now = Instant::now();
         let burst = self.per_second.max(1.0);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > MAX_TRACKED {
-            buckets.retain(|_, b| now.duration_since(b.updated) < Duration::from_secs(10));
+        if buckets.len() >= MAX_TRACKED {
+            // A bucket that has refilled is no different from a new one: forget it.
+            let per_second = self.per_second;
+            buckets.retain(|_, b| {
+                b.tokens + now.duration_since(b.updated).as_secs_f64() * per_second < burst
+            });
+            // Still crowded: start over, rather than sweep again on every request.
+            if buckets.len() >= MAX_TRACKED / 2 {
+                buckets.clear();
+            }
         }
         let bucket = buckets.entry(ip).or_insert(Bucket {
             tokens: burst,
@@ -101,5 +112,21 @@ mod tests {
         assert!(limiter.check(other).is_ok());
         std::thread::sleep(Duration::from_millis(600));
         assert!(limiter.check(ip).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_addresses_is_tracked_within_the_bound() {
+        let limiter = IpRateLimiter::new(1);
+        for i in 0..(MAX_TRACKED as u32 * 3) {
+            let ip = IpAddr::from(std::net::Ipv6Addr::from(u128::from(i) + 1));
+            let _ = limiter.check(ip);
+            let _ = limiter.check(ip);
+        }
+        let tracked = limiter.buckets.lock().unwrap().len();
+        assert!(tracked <= MAX_TRACKED, "{tracked}");
+        // A client limited just now stays limited.
+        let busy: IpAddr = "10.0.0.9".parse().unwrap();
+        assert!(limiter.check(busy).is_ok());
+        assert!(limiter.check(busy).is_err());
     }
 }

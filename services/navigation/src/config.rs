@@ -20,10 +20,22 @@ pub struct NavigationConfig {
     #[arg(long, env = "TILE_CACHE_BYTES", default_value_t = 256 << 20)]
     pub tile_cache_bytes: u64,
 
-    /// Directions responses kept for repeated requests (cleared when a new tile version is
-    /// published); 0 disables the cache.
-    #[arg(long, env = "ROUTE_CACHE_ENTRIES", default_value_t = 10_000)]
-    pub route_cache_entries: u64,
+    /// Most bytes of directions answers kept for repeated requests (their JSON, keys and
+    /// bookkeeping; cleared when a new tile version is published); 0 disables the cache.
+    #[arg(long, env = "ROUTE_CACHE_BYTES", default_value_t = 64 << 20)]
+    pub route_cache_bytes: u64,
+
+    /// Most road edges the A* searches of one directions request may settle together
+    /// (every leg, alternative and fallback); beyond it the request is refused with 422.
+    /// Bounds one request's time and memory (about 100-200 bytes per edge) on any map.
+    #[arg(long, env = "ROUTE_MAX_SETTLED", default_value_t = 1_000_000)]
+    pub route_max_settled: usize,
+
+    /// Directions requests planned at once; more wait for a turn (0: one per CPU).
+    /// Bounds the memory searches hold together, and keeps requests cut off by the
+    /// timeout from piling up on blocking threads.
+    #[arg(long, env = "ROUTE_CONCURRENCY", default_value_t = 0)]
+    pub route_concurrency: usize,
 
     /// Seconds between checks for a newly published tile version.
     #[arg(long, env = "TILES_POLL_INTERVAL_S", default_value_t = 10)]
@@ -63,7 +75,9 @@ impl Default for NavigationConfig {
         NavigationConfig {
             tiles_url: None,
             tile_cache_bytes: 256 << 20,
-            route_cache_entries: 10_000,
+            route_cache_bytes: 64 << 20,
+            route_max_settled: 1_000_000,
+            route_concurrency: 0,
             tiles_poll_interval_s: 10,
             max_snap_m: 1_000.0,
             max_waypoints: 23,
@@ -82,7 +96,16 @@ impl NavigationConfig {
                 local_m: self.hierarchy_local_m,
                 arterial_m: self.hierarchy_arterial_m.max(self.hierarchy_local_m),
             }),
+            max_settled: self.route_max_settled,
             ..PlannerSettings::default()
+        }
+    }
+
+    /// How many plans may run at once.
+    pub fn planners(&self) -> usize {
+        match self.route_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
         }
     }
 

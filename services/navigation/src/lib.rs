@@ -1,8 +1,8 @@
 //! The navigation service: geocoding, routing over tiles loaded on demand, and
 //! Google-style directions.
 //!
-//! A request flows `http` (parse, validate) -> [`service::NavState::directions`] (route
-//! cache, geocode text stops) -> [`planner::plan`] (snap, hierarchical A* per leg,
+//! A request flows `http` (parse, validate, cap the work asked for) ->
+//! [`service::NavState::directions`] (the byte-bounded [`route_cache`], geocode text stops) -> [`planner::plan`] (snap, hierarchical A* per leg,
 //! alternatives) over [`tiles::RequestTiles`] (tiles fetched on demand through the shared
 //! byte-bounded [`tiles::TileCache`]) -> [`response`] / [`directions`] (Google shape).
 
@@ -12,6 +12,7 @@ pub mod geocode;
 pub mod http;
 pub mod planner;
 pub mod response;
+pub mod route_cache;
 pub mod service;
 pub mod tiles;
 

@@ -4,7 +4,7 @@
 //! of routes already found, and turn paths into travelled pieces for directions.
 
 use geo_core::{LatLon, haversine_m};
-use routing::astar::{Avoid, Hierarchy, SearchOptions, SnapPath, route_between};
+use routing::astar::{Avoid, Hierarchy, SearchOptions, SnapPath, search_between};
 use routing::graph::e7_to_latlon;
 use routing::snap::{Snap, snap_where};
 use routing::tags::flags;
@@ -24,6 +24,11 @@ pub struct PlannerSettings {
     pub driving_hierarchy: Option<Hierarchy>,
     /// Most routes returned when alternatives are asked for (the best included).
     pub max_routes: usize,
+    /// Most edges the A* searches of one plan may settle together (every leg, alternative
+    /// and fallback): beyond it the plan fails with [`PlanError::TooCostly`]. Bounds what
+    /// one request costs in CPU and memory on any map; contraction-hierarchy queries are
+    /// small and not counted.
+    pub max_settled: usize,
 }
 
 impl Default for PlannerSettings {
@@ -35,6 +40,7 @@ impl Default for PlannerSettings {
                 arterial_m: 100_000.0,
             }),
             max_routes: 3,
+            max_settled: usize::MAX,
         }
     }
 }
@@ -72,6 +78,13 @@ pub enum PlanError {
     /// Tile storage failed mid-plan.
     #[error("routing tiles are unavailable: {0}")]
     Storage(String),
+    /// The searches settled `max_settled` edges without finishing: neither a route nor
+    /// proof that there is none.
+    #[error(
+        "the route needs more search than one request may do ({max_settled} road edges); \
+         ask for fewer or closer stops, or without exact, avoid or alternatives"
+    )]
+    TooCostly { max_settled: usize },
 }
 
 /// One leg: from one stop to the next.
@@ -93,6 +106,7 @@ pub struct PlannedRoute {
 /// Work done, for benchmarks and logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PlanStats {
+    /// Edges the A* searches settled, routes found or not (what the budget counts).
     pub settled: usize,
     pub searches: usize,
     /// Searches the hierarchy failed and the exact mode answered.
@@ -176,6 +190,7 @@ pub fn plan(
         hierarchy,
         penalized: None,
         penalty: 1.0,
+        max_settled: settings.max_settled,
     };
     let mut stats = PlanStats::default();
     // Plain searches (no avoid, no penalties) are exact on the contraction hierarchy.
@@ -191,17 +206,14 @@ pub fn plan(
             stats.contracted += 1;
             return storage_check(tiles).map(|()| found);
         }
-        let mut found = route_between(tiles, from, to, opts);
+        let mut found = budgeted(tiles, from, to, opts, settings.max_settled, &mut stats)?;
         if found.is_none() && opts.hierarchy.is_some() {
             stats.fallbacks += 1;
             let exact = SearchOptions {
                 hierarchy: None,
                 ..opts.clone()
             };
-            found = route_between(tiles, from, to, &exact);
-        }
-        if let Some(p) = &found {
-            stats.settled += p.settled;
+            found = budgeted(tiles, from, to, &exact, settings.max_settled, &mut stats)?;
         }
         storage_check(tiles).map(|()| found)
     };
@@ -233,8 +245,11 @@ pub fn plan(
                 penalty: 2.0,
                 ..base.clone()
             };
-            let Some(candidate) = search(&snaps[0], &snaps[1], &opts)? else {
-                break;
+            // Alternatives are extras: when the budget runs out, the routes found stand.
+            let candidate = match search(&snaps[0], &snaps[1], &opts) {
+                Ok(Some(candidate)) => candidate,
+                Ok(None) | Err(PlanError::TooCostly { .. }) => break,
+                Err(e) => return Err(e),
             };
             let new_chains: Vec<(i64, u32)> = chains(tiles, &candidate).collect();
             if new_chains.iter().all(|c| penalized.contains(c)) {
@@ -273,6 +288,27 @@ pub fn plan(
         snaps,
         stats,
     })
+}
+
+/// One A* search on what is left of the plan's budget of `max_settled` edges.
+fn budgeted(
+    tiles: &RequestTiles<'_>,
+    from: &Snap,
+    to: &Snap,
+    opts: &SearchOptions<'_>,
+    max_settled: usize,
+    stats: &mut PlanStats,
+) -> Result<Option<SnapPath>, PlanError> {
+    let left = SearchOptions {
+        max_settled: max_settled.saturating_sub(stats.settled),
+        ..opts.clone()
+    };
+    let done = search_between(tiles, from, to, &left);
+    stats.settled += done.settled;
+    if done.exhausted {
+        return Err(PlanError::TooCostly { max_settled });
+    }
+    Ok(done.path)
 }
 
 /// The chains (way, segment) a path runs on.

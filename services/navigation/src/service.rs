@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
+use axum::body::Bytes;
 use geo_core::LatLon;
 use kit::Backends;
 use kit::ops::{CheckStatus, Readiness};
@@ -16,6 +17,7 @@ use crate::config::NavigationConfig;
 use crate::geocode;
 use crate::planner::{Plan, PlanError, PlanOptions, PlannerSettings, plan};
 use crate::response::{DirectionsResponse, ResolvedStop, directions_response};
+use crate::route_cache::RouteCache;
 use crate::tiles::{LoadedVersion, RequestTiles, TileCache};
 
 /// A stop as the client gave it.
@@ -46,6 +48,9 @@ pub enum NavError {
     /// No tile version is published yet.
     #[error("{0}")]
     NotReady(String),
+    /// The plan would need more work than one request may ask for (422).
+    #[error("{0}")]
+    TooCostly(String),
     /// Tile storage or the database failed.
     #[error("{dependency} is unavailable: {detail}")]
     Unavailable {
@@ -69,7 +74,11 @@ struct Inner {
     tiles: TileCache,
     version: ArcSwapOption<LoadedVersion>,
     serial: AtomicU64,
-    routes: Option<moka::sync::Cache<String, Arc<DirectionsResponse>>>,
+    routes: Option<RouteCache>,
+    /// Turns to plan: searches hold memory in proportion to their work, and a request cut
+    /// off by the timeout leaves its blocking search running, so how many run at once is
+    /// bounded here, before the blocking thread is taken.
+    planners: Arc<tokio::sync::Semaphore>,
     /// Serialises version switches (the poller and explicit refreshes).
     switching: tokio::sync::Mutex<()>,
 }
@@ -86,12 +95,8 @@ impl NavState {
     pub async fn build(backends: Backends, config: NavigationConfig) -> anyhow::Result<NavState> {
         let url = config.tiles_url(&backends.config.data_dir);
         let store = TileStore::open(&url).with_context(|| format!("opening tiles at {url}"))?;
-        let routes = (config.route_cache_entries > 0).then(|| {
-            moka::sync::Cache::builder()
-                .max_capacity(config.route_cache_entries)
-                .time_to_idle(Duration::from_secs(3600))
-                .build()
-        });
+        let routes = RouteCache::new(config.route_cache_bytes);
+        let planners = Arc::new(tokio::sync::Semaphore::new(config.planners()));
         let state = NavState {
             inner: Arc::new(Inner {
                 settings: config.planner(),
@@ -99,6 +104,7 @@ impl NavState {
                 version: ArcSwapOption::empty(),
                 serial: AtomicU64::new(0),
                 routes,
+                planners,
                 switching: tokio::sync::Mutex::new(()),
                 backends,
                 config,
@@ -123,6 +129,11 @@ impl NavState {
 
     pub fn settings(&self) -> &PlannerSettings {
         &self.inner.settings
+    }
+
+    /// The directions cache, when enabled.
+    pub fn route_cache(&self) -> Option<&RouteCache> {
+        self.inner.routes.as_ref()
     }
 
     /// The version routes are planned on, if one is published.
@@ -180,7 +191,7 @@ impl NavState {
         let tiles = self.inner.tiles.clone();
         tokio::task::spawn_blocking(move || tiles.preload_contracted(&loaded));
         if let Some(routes) = &self.inner.routes {
-            routes.invalidate_all();
+            routes.clear();
         }
         tracing::info!(version = name, "routing on tile version");
         Ok(true)
@@ -254,23 +265,35 @@ impl NavState {
                 dependency: "tile storage",
                 detail,
             }),
+            Err(e @ PlanError::TooCostly { .. }) => Err(NavError::TooCostly(e.to_string())),
             Err(e) => Err(NavError::ZeroResults(e.to_string())),
         }
     }
 
-    /// [`NavState::plan_blocking`] on a blocking thread.
+    /// [`NavState::plan_blocking`] on a blocking thread, once a turn is free.
     pub async fn plan(
         &self,
         stops: Vec<LatLon>,
         options: PlanOptions,
     ) -> Result<(Plan, PlanMetrics), NavError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || state.plan_blocking(&stops, &options))
+        let turn = Arc::clone(&self.inner.planners)
+            .acquire_owned()
             .await
             .map_err(|e| NavError::Unavailable {
                 dependency: "planner",
                 detail: e.to_string(),
-            })?
+            })?;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            // Held until the search ends, even if the request was given up meanwhile.
+            let _turn = turn;
+            state.plan_blocking(&stops, &options)
+        })
+        .await
+        .map_err(|e| NavError::Unavailable {
+            dependency: "planner",
+            detail: e.to_string(),
+        })?
     }
 
     fn cache_key(&self, request: &NavRequest) -> Option<String> {
@@ -292,12 +315,10 @@ impl NavState {
         Some(key)
     }
 
-    /// Directions for a request: geocodes text stops, plans, and shapes the answer.
-    /// Answers for the same request on the same version come from the route cache.
-    pub async fn directions(
-        &self,
-        request: NavRequest,
-    ) -> Result<Arc<DirectionsResponse>, NavError> {
+    /// Directions for a request as the JSON body to send: geocodes text stops, plans, and
+    /// shapes the answer. Answers for the same request on the same version come from the
+    /// route cache.
+    pub async fn directions(&self, request: NavRequest) -> Result<Bytes, NavError> {
         let key = self.cache_key(&request).ok_or_else(|| self.not_ready())?;
         if let Some(routes) = &self.inner.routes
             && let Some(hit) = routes.get(&key)
@@ -328,11 +349,19 @@ impl NavState {
             }
             Err(e) => return Err(e),
         };
-        let response = Arc::new(response);
+        let mut json = serde_json::to_vec(&response).map_err(|e| NavError::Unavailable {
+            dependency: "response encoding",
+            detail: e.to_string(),
+        })?;
+        // The cache weighs the body by its length: give back the spare capacity it would
+        // otherwise hold unseen.
+        json.shrink_to_fit();
+        let body = Bytes::from(json);
         if let Some(routes) = &self.inner.routes {
-            routes.insert(key, Arc::clone(&response));
+            routes.insert(key, body.clone());
+            metrics::gauge!("nav_route_cache_bytes").set(routes.held_bytes() as f64);
         }
-        Ok(response)
+        Ok(body)
     }
 
     async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop, NavError> {

@@ -251,6 +251,9 @@ pub struct SearchOptions<'a> {
     /// are pushed away from routes already found.
     pub penalized: Option<&'a FxHashSet<(i64, u32)>>,
     pub penalty: f64,
+    /// Most edges the search may settle before giving up (see [`Search::exhausted`]): what
+    /// one request may cost in time and memory, whatever the map's size.
+    pub max_settled: usize,
 }
 
 impl SearchOptions<'_> {
@@ -262,6 +265,7 @@ impl SearchOptions<'_> {
             hierarchy: None,
             penalized: None,
             penalty: 1.0,
+            max_settled: usize::MAX,
         }
     }
 
@@ -288,7 +292,7 @@ pub fn path_cost<T: TileSource + ?Sized>(tiles: &T, path: &SnapPath, mode: Mode)
     let n = path.edges.len();
     let mut total = 0.0;
     for (i, &e) in path.edges.iter().enumerate() {
-        let c = tiles.tile_of(e)?.edge(e.index()).cost(mode)?;
+        let c = tiles.edge(e)?.cost(mode)?;
         let from = if i == 0 { path.start_fraction } else { 0.0 };
         let to = if i + 1 == n { path.end_fraction } else { 1.0 };
         total += (to - from).max(0.0) * c;
@@ -319,12 +323,51 @@ pub(crate) fn snap_directions<T: TileSource + ?Sized>(
 }
 
 /// Least-cost route from `origin` to `destination` (snapped onto edges the mode may use),
-/// in either direction along the snapped edges. `None` when unreachable under `options`.
+/// in either direction along the snapped edges. `None` when unreachable under `options`
+/// or when the search settled `options.max_settled` edges first ([`search_between`] tells
+/// the two apart).
 pub fn route_between<T: TileSource + ?Sized>(
     tiles: &T,
     origin: &Snap,
     destination: &Snap,
     options: &SearchOptions<'_>,
+) -> Option<SnapPath> {
+    search_between(tiles, origin, destination, options).path
+}
+
+/// What one search found, and what it cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub path: Option<SnapPath>,
+    /// Edges taken off the queue, whether or not a path was found.
+    pub settled: usize,
+    /// The search stopped at `max_settled` without an answer: neither a route nor proof
+    /// that there is none.
+    pub exhausted: bool,
+}
+
+/// [`route_between`], reporting the work done and whether the budget ran out.
+pub fn search_between<T: TileSource + ?Sized>(
+    tiles: &T,
+    origin: &Snap,
+    destination: &Snap,
+    options: &SearchOptions<'_>,
+) -> Search {
+    let mut search = Search {
+        path: None,
+        settled: 0,
+        exhausted: false,
+    };
+    search.path = search_within(tiles, origin, destination, options, &mut search);
+    search
+}
+
+fn search_within<T: TileSource + ?Sized>(
+    tiles: &T,
+    origin: &Snap,
+    destination: &Snap,
+    options: &SearchOptions<'_>,
+    work: &mut Search,
 ) -> Option<SnapPath> {
     let metres_per_second = options.max_speed_kmh / 3.6;
     let goal = destination.point;
@@ -381,7 +424,6 @@ pub fn route_between<T: TileSource + ?Sized>(
             }
         }
     }
-    let mut settled = 0;
     while let Some(Reverse((_, is_goal, packed, g))) = heap.pop() {
         let e = GraphId::from_packed(packed);
         let cost = f64::from_bits(g);
@@ -405,7 +447,7 @@ pub fn route_between<T: TileSource + ?Sized>(
                 edges,
                 start_fraction,
                 end_fraction,
-                settled,
+                settled: work.settled,
             };
             if options.penalized.is_some() {
                 path.cost = path_cost(tiles, &path, options.mode)?;
@@ -415,7 +457,11 @@ pub fn route_between<T: TileSource + ?Sized>(
         if cost > best[&e].0 {
             continue;
         }
-        settled += 1;
+        if work.settled >= options.max_settled {
+            work.exhausted = true;
+            return None;
+        }
+        work.settled += 1;
         let Some(tile) = tiles.tile_of(e) else {
             continue;
         };

@@ -25,6 +25,10 @@ use crate::tiling::TileSource;
 /// First bytes of a stored hierarchy, then the format version.
 const MAGIC: &[u8; 4] = b"RTCH";
 const FORMAT: u16 = 1;
+/// Deepest nesting of shortcuts a stored hierarchy may have: `fast_paths` unpacks a
+/// shortcut by recursion, so this bounds the stack a query uses (the shared extracts' nest
+/// at most 19 deep, in every mode, with up to 200,000 nodes).
+const MAX_SHORTCUT_DEPTH: u32 = 1024;
 
 fn millis(seconds: f64) -> usize {
     (seconds * 1000.0).round() as usize
@@ -98,6 +102,149 @@ pub fn contract(graph: &Graph, edge_ids: &[GraphId], mode: Mode) -> Contracted {
 #[error("contraction hierarchy: {0}")]
 pub struct DecodeError(String);
 
+/// [`Stored`] as bincode lays it out, with the graph in the fields of
+/// `fast_paths::FastGraph32`. Read and checked first: `fast_paths` allocates by the stored
+/// node count as it deserialises, and its queries index, add and recurse on the stored
+/// numbers without a check, so nothing reaches it before [`Layout::check`] has bounded
+/// every count by the bytes present.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize, Clone))]
+struct Layout {
+    _mode: Mode,
+    edges: Vec<u64>,
+    graph: GraphLayout,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize, Clone))]
+struct GraphLayout {
+    num_nodes: u32,
+    ranks: Vec<u32>,
+    edges_fwd: Vec<ArcLayout>,
+    first_edge_ids_fwd: Vec<u32>,
+    edges_bwd: Vec<ArcLayout>,
+    first_edge_ids_bwd: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize, Clone))]
+struct ArcLayout {
+    base_node: u32,
+    adj_node: u32,
+    weight: u32,
+    replaced_in_edge: u32,
+    replaced_out_edge: u32,
+}
+
+/// `fast_paths`' "none" (`usize::MAX`) in its 32-bit form.
+const NONE_32: u32 = u32::MAX;
+
+impl Layout {
+    fn check(&self) -> Result<(), String> {
+        let g = &self.graph;
+        let nodes = g.num_nodes as usize;
+        if nodes > self.edges.len() {
+            return Err(format!("{nodes} nodes for {} edges", self.edges.len()));
+        }
+        if g.ranks.len() != nodes {
+            return Err(format!("{} ranks for {nodes} nodes", g.ranks.len()));
+        }
+        let mut ranked = vec![false; nodes];
+        for &rank in &g.ranks {
+            match ranked.get_mut(rank as usize) {
+                Some(seen @ false) => *seen = true,
+                _ => return Err("ranks are not a permutation of the nodes".into()),
+            }
+        }
+        for (first, arcs) in [
+            (&g.first_edge_ids_fwd, &g.edges_fwd),
+            (&g.first_edge_ids_bwd, &g.edges_bwd),
+        ] {
+            if first.len() != nodes + 1
+                || first[0] != 0
+                || first.windows(2).any(|w| w[0] > w[1])
+                || first[nodes] as usize != arcs.len()
+            {
+                return Err("arc offsets are not an index of the arcs".into());
+            }
+        }
+        for arc in g.edges_fwd.iter().chain(&g.edges_bwd) {
+            let shortcut = (arc.replaced_in_edge, arc.replaced_out_edge);
+            if arc.base_node as usize >= nodes
+                || arc.adj_node as usize >= nodes
+                // Summed along a path in `usize`; "none" would overflow.
+                || arc.weight == NONE_32
+                || !(shortcut == (NONE_32, NONE_32)
+                    || (shortcut.0 as usize) < g.edges_bwd.len()
+                        && (shortcut.1 as usize) < g.edges_fwd.len())
+            {
+                return Err("an arc points outside the graph".into());
+            }
+        }
+        self.check_shortcuts()
+    }
+
+    /// Every shortcut unpacks, in finitely many steps, into at most as many road edges as
+    /// the graph has (a shortest path visits each once) and nests at most
+    /// [`MAX_SHORTCUT_DEPTH`] deep: without this a crafted file makes a query recurse
+    /// forever, overflow the stack or unpack exponentially many edges.
+    fn check_shortcuts(&self) -> Result<(), String> {
+        let g = &self.graph;
+        let fwd = g.edges_fwd.len();
+        let arc = |i: usize| {
+            if i < fwd {
+                &g.edges_fwd[i]
+            } else {
+                &g.edges_bwd[i - fwd]
+            }
+        };
+        // Arcs numbered forward then backward; per arc its unpacked length (0 while
+        // unknown) and nesting depth.
+        let total = fwd + g.edges_bwd.len();
+        let mut length = vec![0u32; total];
+        let mut depth = vec![0u32; total];
+        let mut pending = vec![false; total];
+        let mut stack = Vec::new();
+        for root in 0..total {
+            if length[root] != 0 {
+                continue;
+            }
+            stack.push(root);
+            pending[root] = true;
+            while let Some(&i) = stack.last() {
+                let a = arc(i);
+                if a.replaced_in_edge == NONE_32 {
+                    (length[i], depth[i]) = (1, 1);
+                    stack.pop();
+                    continue;
+                }
+                let parts = [
+                    fwd + a.replaced_in_edge as usize,
+                    a.replaced_out_edge as usize,
+                ];
+                if let Some(&next) = parts.iter().find(|&&p| length[p] == 0) {
+                    if pending[next] {
+                        return Err("a shortcut contains itself".into());
+                    }
+                    pending[next] = true;
+                    stack.push(next);
+                    continue;
+                }
+                let unpacked = length[parts[0]].saturating_add(length[parts[1]]);
+                let nested = 1 + depth[parts[0]].max(depth[parts[1]]);
+                if unpacked as usize > g.num_nodes as usize || nested > MAX_SHORTCUT_DEPTH {
+                    return Err(format!(
+                        "a shortcut unpacks into {unpacked} arcs nested {nested} deep"
+                    ));
+                }
+                (length[i], depth[i]) = (unpacked, nested);
+                stack.pop();
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Contracted {
     fn from_stored(stored: Stored) -> Contracted {
         // Only nodes in the contracted graph: the others have no arc at all.
@@ -152,15 +299,56 @@ impl Contracted {
                 u16::from_le_bytes(*format)
             )));
         }
+        // Read twice: first as plain numbers to check, then, once they are known to be
+        // safe, into `fast_paths`' own types.
+        let layout: Layout = bincode::deserialize(body).map_err(|e| DecodeError(e.to_string()))?;
+        layout.check().map_err(DecodeError)?;
+        drop(layout);
         let stored: Stored = bincode::deserialize(body).map_err(|e| DecodeError(e.to_string()))?;
-        if stored.graph.get_num_nodes() > stored.edges.len() {
-            return Err(DecodeError(format!(
-                "{} nodes for {} edges",
-                stored.graph.get_num_nodes(),
-                stored.edges.len()
-            )));
-        }
         Ok(Contracted::from_stored(stored))
+    }
+
+    /// The least-cost sequence of road edges from one of `sources` to one of `targets`, each
+    /// with the weight (milliseconds) it starts or ends with; `None` when none is reachable
+    /// or no edge given is in the hierarchy.
+    pub fn search(
+        &self,
+        sources: &[(GraphId, usize)],
+        targets: &[(GraphId, usize)],
+    ) -> Option<Vec<GraphId>> {
+        let nodes = |ends: &[(GraphId, usize)]| -> Vec<(usize, usize)> {
+            ends.iter()
+                .filter_map(|&(edge, weight)| Some((*self.node_of.get(&edge.packed())?, weight)))
+                .collect()
+        };
+        let (sources, targets) = (nodes(sources), nodes(targets));
+        if sources.is_empty() || targets.is_empty() {
+            return None;
+        }
+        let mut calculator = self
+            .calculators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(|| fast_paths::create_calculator(&self.stored.graph));
+        let found =
+            calculator.calc_path_multiple_sources_and_targets(&self.stored.graph, sources, targets);
+        self.calculators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(calculator);
+        Some(
+            found?
+                .get_nodes()
+                .iter()
+                .map(|&n| GraphId::from_packed(self.stored.edges[n]))
+                .collect(),
+        )
+    }
+
+    /// Road edges in the hierarchy, by hierarchy node (for tools and fuzzing).
+    pub fn edges(&self) -> impl Iterator<Item = GraphId> + '_ {
+        self.stored.edges.iter().map(|&e| GraphId::from_packed(e))
     }
 
     /// The least-cost route between two snapped points, as [`crate::astar::route_between`]
@@ -185,37 +373,11 @@ impl Contracted {
         // constant to stay non-negative (the same for every target, so the best is kept).
         let rest = |&(_, before, cost): &(GraphId, f64, f64)| millis((1.0 - before) * cost);
         let shift = goals.iter().map(rest).max().unwrap_or(0);
-        let sources: Vec<(usize, usize)> = starts
-            .iter()
-            .filter_map(|s| Some((*self.node_of.get(&s.0.packed())?, rest(s))))
-            .collect();
-        let targets: Vec<(usize, usize)> = goals
-            .iter()
-            .filter_map(|g| Some((*self.node_of.get(&g.0.packed())?, shift - rest(g))))
-            .collect();
-        if sources.is_empty() || targets.is_empty() {
-            return Some(None);
-        }
-        let mut calculator = self
-            .calculators
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_else(|| fast_paths::create_calculator(&self.stored.graph));
-        let found =
-            calculator.calc_path_multiple_sources_and_targets(&self.stored.graph, sources, targets);
-        self.calculators
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(calculator);
-        let Some(found) = found else {
+        let sources: Vec<(GraphId, usize)> = starts.iter().map(|s| (s.0, rest(s))).collect();
+        let targets: Vec<(GraphId, usize)> = goals.iter().map(|g| (g.0, shift - rest(g))).collect();
+        let Some(edges) = self.search(&sources, &targets) else {
             return Some(None);
         };
-        let edges: Vec<GraphId> = found
-            .get_nodes()
-            .iter()
-            .map(|&n| GraphId::from_packed(self.stored.edges[n]))
-            .collect();
         let first = *edges.first()?;
         let last = *edges.last()?;
         let mut path = SnapPath {
@@ -227,5 +389,178 @@ impl Contracted {
         };
         path.cost = path_cost(tiles, &path, mode)?;
         Some(Some(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Level;
+
+    /// A real hierarchy: a triangle with a slow direct road and a fast detour, so that
+    /// contraction adds a shortcut.
+    fn encoded() -> Vec<u8> {
+        let mut input = InputGraph::new();
+        for (from, to, weight) in [(0, 1, 5), (1, 2, 5), (2, 3, 5), (0, 3, 40), (3, 0, 7)] {
+            input.add_edge(from, to, weight);
+        }
+        input.freeze();
+        let edges = (0..4)
+            .map(|i| GraphId::new(Level::Local, 77, i).packed())
+            .collect();
+        let graph = fast_paths::prepare(&input);
+        Contracted::from_stored(Stored {
+            mode: Mode::Driving,
+            edges,
+            graph,
+        })
+        .encode()
+    }
+
+    fn layout(bytes: &[u8]) -> Layout {
+        bincode::deserialize(&bytes[6..]).unwrap()
+    }
+
+    fn blob(layout: &Layout) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend(bincode::serialize(layout).unwrap());
+        out
+    }
+
+    fn refused(layout: &Layout) -> String {
+        match Contracted::decode(&blob(layout)) {
+            Err(e) => e.to_string(),
+            Ok(c) => panic!("a crafted hierarchy was accepted: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn the_layout_read_first_is_fast_paths_own() {
+        let bytes = encoded();
+        let contracted = Contracted::decode(&bytes).unwrap();
+        let layout = layout(&bytes);
+        assert_eq!(layout.graph.num_nodes as usize, 4);
+        assert_eq!(
+            layout.graph.edges_fwd.len() + layout.graph.edges_bwd.len(),
+            contracted.arc_count()
+        );
+        assert!(
+            layout
+                .graph
+                .edges_fwd
+                .iter()
+                .chain(&layout.graph.edges_bwd)
+                .any(|a| a.replaced_in_edge != NONE_32),
+            "the sample has a shortcut"
+        );
+        assert_eq!(blob(&layout), bytes);
+    }
+
+    #[test]
+    fn an_inflated_node_count_is_refused_before_fast_paths_allocates_by_it() {
+        // `fast_paths` reserves three `usize` columns per stored node while deserialising,
+        // before anything could be checked: 96 GiB here, which aborted the process.
+        let mut crafted = layout(&encoded());
+        crafted.graph.num_nodes = u32::MAX - 1;
+        assert!(refused(&crafted).contains("nodes for 4 edges"));
+        let mut crafted = layout(&encoded());
+        crafted.edges = vec![0; 1 << 20];
+        crafted.graph.num_nodes = 1 << 20;
+        assert!(refused(&crafted).contains("ranks"));
+    }
+
+    /// What a crafted file changes.
+    type Damage = fn(&mut GraphLayout);
+
+    #[test]
+    fn indexes_and_weights_are_bounded_by_the_graph() {
+        let good = layout(&encoded());
+        let cases: Vec<(&str, Damage)> = vec![
+            ("permutation", |g| g.ranks[0] = g.ranks[1]),
+            ("permutation", |g| g.ranks[0] = 4),
+            ("index of the arcs", |g| g.first_edge_ids_fwd[4] += 1),
+            ("index of the arcs", |g| {
+                g.first_edge_ids_bwd.pop();
+            }),
+            ("index of the arcs", |g| g.first_edge_ids_fwd[0] = 1),
+            ("outside the graph", |g| g.edges_fwd[0].adj_node = 4),
+            ("outside the graph", |g| g.edges_bwd[0].base_node = u32::MAX),
+            ("outside the graph", |g| g.edges_fwd[0].weight = NONE_32),
+            ("outside the graph", |g| g.edges_fwd[0].replaced_in_edge = 0),
+            ("outside the graph", |g| {
+                g.edges_fwd[0].replaced_in_edge = 0;
+                g.edges_fwd[0].replaced_out_edge = 1000;
+            }),
+        ];
+        for (expected, damage) in cases {
+            let mut crafted = good.clone();
+            damage(&mut crafted.graph);
+            let why = refused(&crafted);
+            assert!(why.contains(expected), "{why}");
+        }
+    }
+
+    /// A graph of `nodes` nodes whose arcs all leave node 0, with `fwd` and `bwd` given.
+    fn graph(nodes: u32, fwd: Vec<ArcLayout>, bwd: Vec<ArcLayout>) -> Layout {
+        let offsets = |arcs: usize| {
+            let mut first = vec![arcs as u32; nodes as usize + 1];
+            first[0] = 0;
+            first
+        };
+        Layout {
+            _mode: Mode::Walking,
+            edges: vec![0; nodes as usize],
+            graph: GraphLayout {
+                num_nodes: nodes,
+                ranks: (0..nodes).collect(),
+                first_edge_ids_fwd: offsets(fwd.len()),
+                first_edge_ids_bwd: offsets(bwd.len()),
+                edges_fwd: fwd,
+                edges_bwd: bwd,
+            },
+        }
+    }
+
+    fn arc(replaced: Option<(u32, u32)>) -> ArcLayout {
+        let (replaced_in_edge, replaced_out_edge) = replaced.unwrap_or((NONE_32, NONE_32));
+        ArcLayout {
+            base_node: 0,
+            adj_node: 1,
+            weight: 1,
+            replaced_in_edge,
+            replaced_out_edge,
+        }
+    }
+
+    #[test]
+    fn shortcuts_must_unpack_finitely_shallowly_and_into_few_arcs() {
+        // Well formed: every shortcut replaces an original pair.
+        let fine = graph(3, vec![arc(None), arc(Some((0, 0)))], vec![arc(None)]);
+        Contracted::decode(&blob(&fine)).unwrap();
+        // A shortcut made of itself: unpacking it never ends.
+        let cycle = graph(3, vec![arc(None), arc(Some((0, 1)))], vec![arc(None)]);
+        assert!(refused(&cycle).contains("contains itself"));
+        let cycle = graph(3, vec![arc(Some((0, 0)))], vec![arc(Some((0, 0)))]);
+        assert!(refused(&cycle).contains("contains itself"));
+        // Each level doubles the previous one: 2^40 arcs from 80 stored.
+        let levels = 40;
+        let doubling = |k: u32| arc((k > 0).then(|| (k - 1, k - 1)));
+        let bomb = graph(
+            1000,
+            (0..levels).map(doubling).collect(),
+            (0..levels).map(doubling).collect(),
+        );
+        assert!(refused(&bomb).contains("unpacks into"));
+        // Growing by one arc per level: few arcs, but the recursion would overflow the stack.
+        let deep = MAX_SHORTCUT_DEPTH + 1;
+        let chain = graph(
+            4 * deep,
+            (0..deep)
+                .map(|k| arc((k > 0).then(|| (0, k - 1))))
+                .collect(),
+            vec![arc(None)],
+        );
+        assert!(refused(&chain).contains("deep"));
     }
 }

@@ -28,6 +28,40 @@ use crate::tile::{Tile, TileError};
 
 const CURRENT: &str = "CURRENT";
 const VERSIONS: &str = "versions";
+/// Longest version name accepted (imports write 28 characters).
+const MAX_VERSION_NAME: usize = 128;
+
+/// Checks that `name` can only name one version directory: not empty, no separator, no
+/// `.` or `..`, nothing but ASCII letters, digits, `-`, `_` and `.` (an import writes
+/// `<UTC timestamp>-<crc>`). Paths are built by joining names, so `""` would name
+/// `versions/` itself and `a/b` or `..` another object altogether.
+pub fn check_version_name(name: &str) -> Result<(), StoreError> {
+    let refuse = |reason: &'static str| {
+        Err(StoreError::VersionName {
+            name: name.chars().take(MAX_VERSION_NAME).collect(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return refuse("it is empty");
+    }
+    if name.len() > MAX_VERSION_NAME {
+        return refuse("it is longer than 128 characters");
+    }
+    if name.contains(['/', '\\']) {
+        return refuse("it contains a path separator");
+    }
+    if name.starts_with('.') {
+        return refuse("it starts with a dot");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return refuse("only letters, digits, '-', '_' and '.' are allowed");
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +86,10 @@ pub enum StoreError {
     Manifest { version: String, reason: String },
     #[error("version {0} is not stored here")]
     NoSuchVersion(String),
+    #[error("{name:?} is not a version name: {reason}")]
+    VersionName { name: String, reason: &'static str },
+    #[error("CURRENT names {name:?}, which is not a version name: {reason}")]
+    BadCurrent { name: String, reason: &'static str },
     #[error("version {0} is the published one; publish another before removing it")]
     RemovingCurrent(String),
 }
@@ -287,6 +325,12 @@ impl TileStore {
                 version: CURRENT.into(),
                 reason: e.to_string(),
             })?;
+        // A pointer naming no single version would make readers load, and operators
+        // protect, something else than what is published.
+        if let Err(StoreError::VersionName { name, reason }) = check_version_name(&pointer.version)
+        {
+            return Err(StoreError::BadCurrent { name, reason });
+        }
         Ok(Some(pointer.version))
     }
 
@@ -299,15 +343,25 @@ impl TileStore {
     }
 
     pub async fn manifest(&self, version: &str) -> Result<Manifest, StoreError> {
+        check_version_name(version)?;
         let path = self.path(&format!("{VERSIONS}/{version}/manifest.json"));
         let bytes = self
             .get_optional(&path)
             .await?
             .ok_or_else(|| StoreError::NoSuchVersion(version.to_string()))?;
-        serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
-            version: version.to_string(),
-            reason: e.to_string(),
-        })
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Manifest {
+                version: version.to_string(),
+                reason: e.to_string(),
+            })?;
+        // Readers build paths from the manifest's own name (hierarchies, for one).
+        if manifest.version != version {
+            return Err(StoreError::Manifest {
+                version: version.to_string(),
+                reason: format!("it names version {:?}", manifest.version),
+            });
+        }
+        Ok(manifest)
     }
 
     /// Loads and validates one tile; `None` when the version has no such tile.
@@ -317,6 +371,7 @@ impl TileStore {
         level: Level,
         id: u32,
     ) -> Result<Option<Tile>, StoreError> {
+        check_version_name(version)?;
         let Some(bytes) = self
             .get_optional(&self.tile_path(version, level, id))
             .await?
@@ -369,6 +424,7 @@ impl TileStore {
         hierarchies: Vec<EncodedHierarchy>,
         mut progress: impl FnMut(u64),
     ) -> Result<(), StoreError> {
+        check_version_name(&manifest.version)?;
         let objects = tiles
             .into_iter()
             .map(|EncodedTile { level, id, bytes }| {
@@ -424,9 +480,8 @@ impl TileStore {
         Ok(())
     }
 
-    /// Stored versions, oldest first (names sort by creation time).
-    pub async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
-        let current = self.current_version().await?;
+    /// The names of the version directories, sorted (oldest first).
+    async fn version_names(&self) -> Result<Vec<String>, StoreError> {
         let listing = self
             .store
             .list_with_delimiter(Some(&self.path(VERSIONS)))
@@ -437,8 +492,14 @@ impl TileStore {
             .filter_map(|p| p.filename().map(str::to_string))
             .collect();
         names.sort();
+        Ok(names)
+    }
+
+    /// Stored versions, oldest first (names sort by creation time).
+    pub async fn versions(&self) -> Result<Vec<VersionInfo>, StoreError> {
+        let current = self.current_version().await?;
         let mut out = Vec::new();
-        for version in names {
+        for version in self.version_names().await? {
             let manifest = self.manifest(&version).await.ok();
             out.push(VersionInfo {
                 current: current.as_deref() == Some(version.as_str()),
@@ -453,14 +514,42 @@ impl TileStore {
         Ok(out)
     }
 
-    /// Deletes a version that is not the published one.
+    /// Deletes a listed version that is not the published one. Anything else, a name that
+    /// could reach past one version directory first, is refused before a delete.
     pub async fn remove(&self, version: &str) -> Result<u64, StoreError> {
+        check_version_name(version)?;
         if self.current_version().await?.as_deref() == Some(version) {
             return Err(StoreError::RemovingCurrent(version.to_string()));
+        }
+        if !self.version_names().await?.iter().any(|v| v == version) {
+            return Err(StoreError::NoSuchVersion(version.to_string()));
         }
         let removed = self.delete_prefix(&self.version_dir(version)).await?;
         if removed == 0 {
             return Err(StoreError::NoSuchVersion(version.to_string()));
+        }
+        Ok(removed)
+    }
+
+    /// Removes all but the newest `keep` versions, never the published one, and returns
+    /// the removed names with their object counts. Directories whose names are no version
+    /// name (left by hand, say) are not touched.
+    pub async fn prune(&self, keep: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let current = self.current_version().await?;
+        let names: Vec<String> = self
+            .version_names()
+            .await?
+            .into_iter()
+            .filter(|v| check_version_name(v).is_ok())
+            .collect();
+        let excess = names.len().saturating_sub(keep);
+        let mut removed = Vec::new();
+        for version in names.into_iter().take(excess) {
+            if current.as_deref() == Some(version.as_str()) {
+                continue;
+            }
+            let objects = self.remove(&version).await?;
+            removed.push((version, objects));
         }
         Ok(removed)
     }
@@ -492,5 +581,162 @@ impl TileStore {
             }
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(version: &str) -> Manifest {
+        Manifest {
+            format_version: crate::tile::FORMAT_VERSION,
+            version: version.into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            source: "test.osm.pbf".into(),
+            source_bytes: 0,
+            nodes: 0,
+            edges: 0,
+            forbidden_turns: 0,
+            bbox: [0.0; 4],
+            levels: Vec::new(),
+            tiles: Vec::new(),
+            report: serde_json::Value::Null,
+            max_speed_kmh: Default::default(),
+            contracted: Vec::new(),
+        }
+    }
+
+    const OLD: &str = "20260101T000000000Z-00000001";
+    const NEW: &str = "20260102T000000000Z-00000002";
+
+    /// A directory store holding two versions, the newer published.
+    async fn two_versions(dir: &std::path::Path) -> TileStore {
+        let store = TileStore::open(dir.to_str().unwrap()).unwrap();
+        for version in [OLD, NEW] {
+            let tile = EncodedTile {
+                level: Level::Local,
+                id: 1,
+                bytes: vec![1, 2, 3],
+            };
+            store
+                .write_version(&manifest(version), vec![tile], Vec::new(), |_| {})
+                .await
+                .unwrap();
+        }
+        store.publish(NEW).await.unwrap();
+        store
+    }
+
+    async fn names(store: &TileStore) -> Vec<String> {
+        store.version_names().await.unwrap()
+    }
+
+    #[test]
+    fn version_names_name_one_directory() {
+        check_version_name(OLD).unwrap();
+        check_version_name("v1.2_beta").unwrap();
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../versions",
+            "a/b",
+            "a\\b",
+            "/abs",
+            ".hidden",
+            "a b",
+            "x\0",
+            "é",
+        ] {
+            let err = check_version_name(bad).unwrap_err().to_string();
+            assert!(err.contains("is not a version name"), "{bad:?}: {err}");
+        }
+        assert!(check_version_name(&"a".repeat(129)).is_err());
+    }
+
+    #[tokio::test]
+    async fn remove_refuses_names_that_are_not_listed_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = two_versions(dir.path()).await;
+        // `""` named `versions/` itself: it deleted every version, the published one too.
+        for bad in ["", ".", "..", "../versions", "versions/..", "x/../..", "/"] {
+            let err = store.remove(bad).await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::VersionName { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = store.remove("20990101T000000000Z-deadbeef").await;
+        assert!(matches!(err, Err(StoreError::NoSuchVersion(_))), "{err:?}");
+        assert!(matches!(
+            store.remove(NEW).await,
+            Err(StoreError::RemovingCurrent(_))
+        ));
+        assert_eq!(names(&store).await, [OLD, NEW]);
+        assert_eq!(store.current().await.unwrap().unwrap().version, NEW);
+        assert!(store.remove(OLD).await.unwrap() > 0);
+        assert_eq!(names(&store).await, [NEW]);
+    }
+
+    #[tokio::test]
+    async fn a_pointer_or_manifest_naming_something_else_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = two_versions(dir.path()).await;
+        for pointed in ["", "..", "../CURRENT", "a/b"] {
+            let pointer = serde_json::json!({ "version": pointed }).to_string();
+            std::fs::write(dir.path().join(CURRENT), pointer).unwrap();
+            let err = store.current_version().await.unwrap_err();
+            assert!(
+                matches!(err, StoreError::BadCurrent { .. }),
+                "{pointed:?}: {err}"
+            );
+            // Nothing is removed on the word of a broken pointer.
+            assert!(store.remove(OLD).await.is_err());
+            assert!(store.prune(0).await.is_err());
+        }
+        assert_eq!(names(&store).await, [OLD, NEW]);
+        store.publish(NEW).await.unwrap();
+
+        let mut lying = manifest("../..");
+        lying.version = "../..".into();
+        let path = dir.path().join(VERSIONS).join(OLD).join("manifest.json");
+        std::fs::write(&path, serde_json::to_vec(&lying).unwrap()).unwrap();
+        let err = store.manifest(OLD).await.unwrap_err();
+        assert!(err.to_string().contains("names version"), "{err}");
+        assert!(store.publish(OLD).await.is_err());
+        assert!(matches!(
+            store.manifest("..").await,
+            Err(StoreError::VersionName { .. })
+        ));
+        assert!(matches!(
+            store.load_tile("", Level::Local, 1).await,
+            Err(StoreError::VersionName { .. })
+        ));
+        assert!(matches!(
+            store
+                .write_version(&manifest(""), Vec::new(), Vec::new(), |_| {})
+                .await,
+            Err(StoreError::VersionName { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn prune_keeps_the_published_version_and_strangers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = two_versions(dir.path()).await;
+        // A directory no import wrote, under a name no version can have.
+        let stranger = dir.path().join(VERSIONS).join(".keep");
+        std::fs::create_dir_all(&stranger).unwrap();
+        std::fs::write(stranger.join("note"), "mine").unwrap();
+        store.publish(OLD).await.unwrap();
+        let removed = store.prune(0).await.unwrap();
+        assert_eq!(
+            removed.iter().map(|(v, _)| v.as_str()).collect::<Vec<_>>(),
+            [NEW]
+        );
+        assert_eq!(names(&store).await, [".keep", OLD]);
+        assert!(stranger.join("note").exists());
+        assert_eq!(store.current_version().await.unwrap().as_deref(), Some(OLD));
     }
 }

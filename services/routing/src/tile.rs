@@ -13,10 +13,16 @@
 //! | 8..12 | tile id |
 //! | 12..16 | stored payload length |
 //! | 16..20 | archive length after inflation |
-//! | 20..24 | CRC-32 of the stored payload |
+//! | 20..24 | CRC-32 of bytes 0..20 and the stored payload (format 1: of the payload only) |
 //! | 24..32 | reserved, zero |
+//!
+//! Nothing in a tile is trusted before it is checked against the bytes actually present:
+//! the archive length is bounded by what the payload can inflate to and must match it
+//! exactly, rkyv's validation bounds every column by the archive, and [`Tile::check`]
+//! bounds every count and index by the columns, so a crafted tile with a valid CRC is an
+//! error, never a huge allocation, a panic or an endless loop.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use rkyv::util::AlignedVec;
 use yoke::Yoke;
@@ -27,9 +33,25 @@ use crate::tags::RoadClass;
 
 pub const MAGIC: [u8; 4] = *b"GSRT";
 /// Bumped on any change to [`TileData`] or the header; readers refuse other versions.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2 extends the CRC over the header's fields.
+pub const FORMAT_VERSION: u16 = 2;
+/// The previous version, still read: its bytes differ only in what the CRC covers, and the
+/// header fields the CRC leaves out are checked against the content anyway.
+pub const LEGACY_FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 32;
+/// The header bytes the CRC covers (everything before the CRC itself).
+const CHECKED_HEADER_LEN: usize = 20;
+const STORED: u8 = 0;
 const DEFLATE: u8 = 1;
+/// Deflate's best case: a 258-byte match in two bits. An archive length beyond this many
+/// times the payload cannot be real.
+const MAX_INFLATE_RATIO: usize = 1032;
+/// What the archive buffer starts with, as a multiple of the payload: the declared length
+/// is reserved only as the inflated bytes actually arrive.
+const INITIAL_INFLATE_RATIO: usize = 8;
+/// The world in 1e-7 degrees: stored coordinates outside it are corruption.
+const MAX_LAT_E7: i64 = 900_000_000;
+const MAX_LON_E7: i64 = 1_800_000_000;
 
 /// One tile's content, stored column by column (each field of a record in its own array):
 /// columns of similar numbers compress far better than interleaved records, and a router
@@ -114,10 +136,18 @@ pub enum TileError {
     Short(usize),
     #[error("not a routing tile (bad magic)")]
     Magic,
-    #[error("tile format version {found}, this build reads {FORMAT_VERSION}")]
+    #[error(
+        "tile format version {found}, this build reads {LEGACY_FORMAT_VERSION} and {FORMAT_VERSION}"
+    )]
     Version { found: u16 },
     #[error("tile payload length {declared} does not match the {actual} bytes present")]
     Length { declared: usize, actual: usize },
+    #[error("tile compression {0} is unknown")]
+    Compression(u8),
+    #[error("tile archive length {declared} does not match the {actual} bytes the payload holds")]
+    ArchiveLength { declared: usize, actual: usize },
+    #[error("tile archive length {declared} is more than {stored} payload bytes can inflate to")]
+    Inflation { declared: usize, stored: usize },
     #[error("tile checksum mismatch: the tile is corrupt")]
     Checksum,
     #[error("tile payload does not inflate: {0}")]
@@ -147,11 +177,23 @@ impl TileData {
         out.extend_from_slice(&self.tile_id.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(&(archive.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let crc = checksum(FORMAT_VERSION, &out, &payload);
+        out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&[0; 8]);
         out.extend_from_slice(&payload);
         out
     }
+}
+
+/// The CRC a tile of format `version` stores: from format 2 on, over the header's fields
+/// too, so that a flipped length or id is caught as corruption.
+fn checksum(version: u16, header: &[u8], payload: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    if version >= 2 {
+        crc.update(&header[..CHECKED_HEADER_LEN]);
+    }
+    crc.update(payload);
+    crc.finalize()
 }
 
 /// A loaded tile: the validated archive, read in place.
@@ -179,6 +221,31 @@ fn le_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
+/// Inflates `payload` into an aligned buffer of exactly `declared` bytes. The declared
+/// length is only believed as far as the payload bears it out: it must be reachable at
+/// deflate's best ratio, the buffer grows with what actually inflates, and one byte past it
+/// is an error, so a lying header can neither reserve gigabytes nor inflate a bomb.
+fn inflate(payload: &[u8], declared: usize) -> Result<AlignedVec<16>, TileError> {
+    if declared > payload.len().saturating_mul(MAX_INFLATE_RATIO) {
+        return Err(TileError::Inflation {
+            declared,
+            stored: payload.len(),
+        });
+    }
+    let mut archive = AlignedVec::<16>::with_capacity(
+        declared.min(payload.len().saturating_mul(INITIAL_INFLATE_RATIO)),
+    );
+    let mut limited = flate2::read::DeflateDecoder::new(payload).take(declared as u64 + 1);
+    std::io::copy(&mut limited, &mut archive).map_err(TileError::Inflate)?;
+    if archive.len() != declared {
+        return Err(TileError::ArchiveLength {
+            declared,
+            actual: archive.len(),
+        });
+    }
+    Ok(archive)
+}
+
 impl Tile {
     /// Checks the header and checksum, inflates and validates the archive.
     pub fn decode(bytes: &[u8]) -> Result<Tile, TileError> {
@@ -189,7 +256,7 @@ impl Tile {
             return Err(TileError::Magic);
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != LEGACY_FORMAT_VERSION {
             return Err(TileError::Version { found: version });
         }
         let (level, compression, tile_id) = (bytes[6], bytes[7], le_u32(bytes, 8));
@@ -202,17 +269,30 @@ impl Tile {
                 actual: payload.len(),
             });
         }
-        if crc32fast::hash(payload) != le_u32(bytes, 20) {
+        if checksum(version, bytes, payload) != le_u32(bytes, 20) {
             return Err(TileError::Checksum);
         }
-        let mut archive = AlignedVec::<16>::with_capacity(raw);
-        if compression == DEFLATE {
-            let mut inflate = flate2::write::DeflateDecoder::new(&mut archive);
-            inflate.write_all(payload).map_err(TileError::Inflate)?;
-            inflate.finish().map_err(TileError::Inflate)?;
-        } else {
-            archive.extend_from_slice(payload);
-        }
+        let Some(grid) = Level::from_u8(level).filter(|l| tile_id < l.rows() * l.columns()) else {
+            return Err(TileError::Mismatch {
+                header_level: level,
+                header_id: tile_id,
+            });
+        };
+        let archive = match compression {
+            STORED if raw == stored => {
+                let mut archive = AlignedVec::<16>::with_capacity(raw);
+                archive.extend_from_slice(payload);
+                archive
+            }
+            STORED => {
+                return Err(TileError::ArchiveLength {
+                    declared: raw,
+                    actual: stored,
+                });
+            }
+            DEFLATE => inflate(payload, raw)?,
+            other => return Err(TileError::Compression(other)),
+        };
         let archive = Yoke::try_attach_to_cart(Box::new(archive), |buf: &AlignedVec| {
             rkyv::access::<ArchivedTileData, rkyv::rancor::Error>(buf)
         })
@@ -220,15 +300,10 @@ impl Tile {
         let tile = Tile {
             archive,
             stored_bytes: bytes.len(),
-            origin: Level::from_u8(level)
-                .map(|l| tile_origin_e7(l, tile_id))
-                .unwrap_or_default(),
+            origin: tile_origin_e7(grid, tile_id),
             edge_boxes: std::sync::OnceLock::new(),
         };
-        if tile.data().level != level
-            || tile.data().tile_id.to_native() != tile_id
-            || Level::from_u8(level).is_none()
-        {
+        if tile.data().level != level || tile.data().tile_id.to_native() != tile_id {
             return Err(TileError::Mismatch {
                 header_level: level,
                 header_id: tile_id,
@@ -302,22 +377,33 @@ impl Tile {
         ModeMask(self.data().node_small[node as usize])
     }
 
-    /// Edge indices leaving `node`.
+    /// Edge indices leaving `node`; none for a node this tile does not have (node ids come
+    /// from other tiles, which are checked one at a time).
     pub fn out_edges(&self, node: u32) -> std::ops::Range<u32> {
         let first = &self.data().node_first_edge;
-        first[node as usize].to_native()..first[node as usize + 1].to_native()
+        match (first.get(node as usize), first.get(node as usize + 1)) {
+            (Some(a), Some(b)) => a.to_native()..b.to_native(),
+            _ => 0..0,
+        }
     }
 
-    /// The node's copies on other levels.
+    /// The node's copies on other levels; none for a node this tile does not have.
     pub fn transitions(&self, node: u32) -> impl Iterator<Item = GraphId> + '_ {
         let d = self.data();
-        let (a, b) = (
-            d.node_first_transition[node as usize].to_native() as usize,
-            d.node_first_transition[node as usize + 1].to_native() as usize,
-        );
-        d.transitions[a..b]
+        let first = &d.node_first_transition;
+        let range = match (first.get(node as usize), first.get(node as usize + 1)) {
+            (Some(a), Some(b)) => a.to_native() as usize..b.to_native() as usize,
+            _ => 0..0,
+        };
+        d.transitions[range]
             .iter()
             .map(|t| GraphId::from_packed(t.to_native()))
+    }
+
+    /// Edge `index`, or `None` when this tile has no such edge (for ids read from elsewhere:
+    /// another tile, a contraction hierarchy).
+    pub fn get_edge(&self, index: u32) -> Option<EdgeRef<'_>> {
+        (index < self.edge_count()).then(|| self.edge(index))
     }
 
     pub fn edge(&self, index: u32) -> EdgeRef<'_> {
@@ -359,6 +445,24 @@ impl Tile {
             || d.node_first_transition.len() != nodes + 1
         {
             return bad("node columns differ in length");
+        }
+        // Routers name nodes and edges by 24-bit indices (`GraphId`).
+        if nodes > MAX_INDEX as usize + 1 || d.edge_target_nodes.len() > MAX_INDEX as usize + 1 {
+            return bad("more nodes or edges than a graph id can name");
+        }
+        let in_world = |lat: i64, lon: i64| lat.abs() <= MAX_LAT_E7 && lon.abs() <= MAX_LON_E7;
+        if !d
+            .node_lats
+            .iter()
+            .zip(d.node_lons.iter())
+            .all(|(lat, lon)| {
+                in_world(
+                    i64::from(lat.to_native()) + i64::from(self.origin.0),
+                    i64::from(lon.to_native()) + i64::from(self.origin.1),
+                )
+            })
+        {
+            return bad("node outside the world");
         }
         let edges = d.edge_target_nodes.len();
         if d.edge_target_tiles.len() != edges
@@ -409,11 +513,8 @@ impl Tile {
         {
             return bad("chain refers to a missing string");
         }
-        if d.chain_shape_offsets
-            .iter()
-            .any(|o| o.to_native() as usize > d.shapes.len())
-        {
-            return bad("shape offset past the end");
+        if !self.shapes_fit() {
+            return bad("chain shapes do not fit their bytes");
         }
         if d.forbidden
             .iter()
@@ -433,6 +534,33 @@ impl Tile {
             }
         }
         Ok(())
+    }
+
+    /// Whether each chain's shape is exactly the varints between its offset and the next
+    /// chain's (shapes are written back to back, in chain order): so every stored point
+    /// count is bounded by real bytes, and checking them all reads `shapes` once.
+    fn shapes_fit(&self) -> bool {
+        let d = self.data();
+        let offsets = &d.chain_shape_offsets;
+        let shapes = d.shapes.as_slice();
+        (0..offsets.len()).all(|c| {
+            let start = offsets[c].to_native() as usize;
+            let end = offsets
+                .get(c + 1)
+                .map_or(shapes.len(), |o| o.to_native() as usize);
+            let points = (d.chain_shape_points[c].to_native() & !SHAPE_END_STORED) as usize;
+            if start > end || end > shapes.len() || points > (end - start) / 2 {
+                return false;
+            }
+            let mut at = start;
+            for _ in 0..points * 2 {
+                if at >= end {
+                    return false;
+                }
+                get_varint(&shapes[..end], &mut at);
+            }
+            at == end
+        })
     }
 }
 
@@ -549,9 +677,11 @@ impl<'a> EdgeRef<'a> {
         } else {
             source
         };
-        let mut points = Vec::with_capacity(count + 2);
+        // Sized by the points decoded, never by the stored count.
+        let interior = decode_shape(&d.shapes[offset..], count, chain_start);
+        let mut points = Vec::with_capacity(interior.len() + 2);
         points.push(chain_start);
-        points.extend(decode_shape(&d.shapes[offset..], count, chain_start));
+        points.extend(interior);
         if stored & SHAPE_END_STORED == 0 {
             let chain_end = if self.against_chain() {
                 source
@@ -617,16 +747,26 @@ pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)], origin: (i32, i32)
     }
 }
 
+/// Reads `points` points of a shape written by [`encode_shape`]. Never more than the bytes
+/// hold (a point takes at least two), and every point inside the world: a corrupt shape
+/// gives wrong points, never a panic or a huge allocation.
 pub fn decode_shape(bytes: &[u8], points: usize, origin: (i32, i32)) -> Vec<(i32, i32)> {
     let mut at = 0;
     let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
-    (0..points)
-        .map(|_| {
-            lat += unzigzag(get_varint(bytes, &mut at));
-            lon += unzigzag(get_varint(bytes, &mut at));
-            (lat as i32, lon as i32)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(points.min(bytes.len() / 2));
+    for _ in 0..points {
+        if at >= bytes.len() {
+            break;
+        }
+        lat = lat
+            .saturating_add(unzigzag(get_varint(bytes, &mut at)))
+            .clamp(-MAX_LAT_E7, MAX_LAT_E7);
+        lon = lon
+            .saturating_add(unzigzag(get_varint(bytes, &mut at)))
+            .clamp(-MAX_LON_E7, MAX_LON_E7);
+        out.push((lat as i32, lon as i32));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -731,5 +871,190 @@ mod tests {
         let mut magic = bytes;
         magic[0] = b'X';
         assert!(matches!(Tile::decode(&magic), Err(TileError::Magic)));
+    }
+
+    /// Recomputes the CRC after a header field was edited, as a crafted tile would.
+    fn reseal(bytes: &mut [u8]) {
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        let crc = checksum(version, bytes, &bytes[HEADER_LEN..]);
+        bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    fn inconsistent(data: &TileData) -> String {
+        match Tile::decode(&data.encode()) {
+            Err(TileError::Inconsistent(why)) => why,
+            other => panic!("expected an inconsistent tile, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_inflated_shape_count_is_refused_not_allocated() {
+        // The reported crash: 2^31 - 1 points for a chain with a few shape bytes made
+        // `EdgeRef::shape` reserve 16 GiB; the CRC is valid, the tile is crafted.
+        let mut data = sample();
+        data.chain_shape_points = vec![0x7fff_ffff];
+        assert!(inconsistent(&data).contains("shapes"));
+        data.chain_shape_points = vec![u32::MAX]; // the end flag too
+        assert!(inconsistent(&data).contains("shapes"));
+        // One point more or less than the bytes hold is as wrong.
+        for points in [0, 2] {
+            data.chain_shape_points = vec![points | SHAPE_END_STORED];
+            assert!(inconsistent(&data).contains("shapes"), "{points}");
+        }
+    }
+
+    #[test]
+    fn shapes_must_lie_back_to_back_in_their_bytes() {
+        let mut data = sample();
+        data.chain_shape_offsets = vec![1];
+        assert!(inconsistent(&data).contains("shapes"));
+        data.chain_shape_offsets = vec![u32::MAX];
+        assert!(inconsistent(&data).contains("shapes"));
+        // Two chains sharing one shape would make the check read the bytes twice.
+        let mut data = sample();
+        data.edge_target_tiles.push(78);
+        data.edge_target_nodes.push(0);
+        data.edge_chains.push(1);
+        data.edge_bits.push(EDGE_FORWARD | 1);
+        data.node_first_edge = vec![0, 2];
+        for column in [&mut data.chain_segs, &mut data.chain_lengths_dm] {
+            column.push(0);
+        }
+        data.chain_way_ids.push(10);
+        data.chain_classes.push(RoadClass::Residential as u8);
+        data.chain_speeds.push(30);
+        data.chain_flags.push(0);
+        data.chain_names.push(NO_STRING);
+        data.chain_refs.push(NO_STRING);
+        data.chain_shape_offsets.push(0);
+        data.chain_shape_points.push(1 | SHAPE_END_STORED);
+        assert!(inconsistent(&data).contains("shapes"));
+        // Laid out one after the other, the same two chains are fine.
+        let mut shapes = data.shapes.clone();
+        shapes.extend_from_slice(&data.shapes);
+        data.chain_shape_offsets[1] = data.shapes.len() as u32;
+        data.shapes = shapes;
+        let tile = Tile::decode(&data.encode()).unwrap();
+        assert_eq!(tile.edge(1).shape(), tile.edge(0).shape());
+    }
+
+    #[test]
+    fn an_inflated_archive_length_is_refused_before_allocating() {
+        let bytes = sample().encode();
+        let real = le_u32(&bytes, 16);
+        let stored = le_u32(&bytes, 12) as usize;
+        for (declared, expected) in [
+            (u32::MAX, "can inflate to"),
+            ((stored * MAX_INFLATE_RATIO + 1) as u32, "can inflate to"),
+            (real + 1, "does not match"),
+            (real - 1, "does not match"),
+            (0, "does not match"),
+        ] {
+            let mut crafted = bytes.clone();
+            crafted[16..20].copy_from_slice(&declared.to_le_bytes());
+            reseal(&mut crafted);
+            let err = Tile::decode(&crafted).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    TileError::ArchiveLength { .. } | TileError::Inflation { .. }
+                ) && err.to_string().contains(expected),
+                "{declared}: {err}"
+            );
+        }
+        // Stored uncompressed, the archive is the payload.
+        let mut stored_raw = bytes.clone();
+        stored_raw[7] = STORED;
+        reseal(&mut stored_raw);
+        assert!(matches!(
+            Tile::decode(&stored_raw),
+            Err(TileError::ArchiveLength { .. })
+        ));
+        let mut unknown = bytes;
+        unknown[7] = 9;
+        reseal(&mut unknown);
+        assert!(matches!(
+            Tile::decode(&unknown),
+            Err(TileError::Compression(9))
+        ));
+    }
+
+    #[test]
+    fn the_checksum_covers_the_header_fields() {
+        let bytes = sample().encode();
+        assert_eq!(u16::from_le_bytes([bytes[4], bytes[5]]), FORMAT_VERSION);
+        for at in [6, 7, 8, 12, 16] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x01;
+            let err = Tile::decode(&flipped).unwrap_err();
+            // A changed payload length is caught as such before the checksum.
+            assert!(
+                matches!(err, TileError::Checksum | TileError::Length { .. }),
+                "byte {at}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_1_tiles_still_load() {
+        // Format 1 differs only in its CRC, which covered the payload alone.
+        let mut bytes = sample().encode();
+        bytes[4..6].copy_from_slice(&LEGACY_FORMAT_VERSION.to_le_bytes());
+        let crc = crc32fast::hash(&bytes[HEADER_LEN..]);
+        bytes[20..24].copy_from_slice(&crc.to_le_bytes());
+        let tile = Tile::decode(&bytes).unwrap();
+        assert_eq!(tile.edge(0).name(), Some("Mannerheimintie"));
+        // Its unchecked header fields are still checked against the content.
+        let mut lying = bytes.clone();
+        lying[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            Tile::decode(&lying),
+            Err(TileError::Inflation { .. })
+        ));
+    }
+
+    #[test]
+    fn coordinates_and_ids_outside_the_world_are_refused() {
+        let mut data = sample();
+        data.node_lats = vec![i32::MAX]; // overflowed when added to the tile's origin
+        assert!(inconsistent(&data).contains("outside the world"));
+        let mut data = sample();
+        data.node_lons = vec![i32::MIN];
+        assert!(inconsistent(&data).contains("outside the world"));
+        let mut data = sample();
+        let tiles = Level::Local.rows() * Level::Local.columns();
+        data.tile_id = tiles;
+        assert!(matches!(
+            Tile::decode(&data.encode()),
+            Err(TileError::Mismatch { .. })
+        ));
+        let mut data = sample();
+        data.level = 3;
+        assert!(matches!(
+            Tile::decode(&data.encode()),
+            Err(TileError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn ids_from_other_tiles_that_name_nothing_read_as_nothing() {
+        let tile = Tile::decode(&sample().encode()).unwrap();
+        assert_eq!(tile.out_edges(0), 0..1);
+        assert_eq!(tile.out_edges(1), 0..0);
+        assert_eq!(tile.out_edges(u32::MAX), 0..0);
+        assert_eq!(tile.transitions(7).count(), 0);
+        assert!(tile.get_edge(0).is_some());
+        assert!(tile.get_edge(1).is_none());
+    }
+
+    #[test]
+    fn corrupt_shape_bytes_decode_to_points_in_the_world() {
+        let mut bytes = Vec::new();
+        put_varint(&mut bytes, u64::MAX);
+        put_varint(&mut bytes, u64::MAX - 1);
+        let points = decode_shape(&bytes, 1_000_000_000, (0, 0));
+        assert_eq!(points.len(), 1);
+        let (lat, lon) = points[0];
+        assert!(i64::from(lat).abs() <= MAX_LAT_E7 && i64::from(lon).abs() <= MAX_LON_E7);
     }
 }

@@ -223,6 +223,12 @@ pub trait TileSource {
         self.get(id.level(), id.tile())
     }
 
+    /// The edge an id names, if its tile is loaded and has it (ids read from elsewhere, such
+    /// as a contraction hierarchy, may name edges that do not exist).
+    fn edge(&self, id: GraphId) -> Option<EdgeRef<'_>> {
+        self.tile_of(id)?.get_edge(id.index())
+    }
+
     /// The edges `mode` may take from `node` (on every level, through its transitions),
     /// having arrived by edge `from` (`None` at the start: no turn to check), with each
     /// edge's cost. The one place searches over tiles apply access and forbidden turns.

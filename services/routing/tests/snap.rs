@@ -6,7 +6,7 @@ mod support;
 use geo_core::{LatLon, haversine_m};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use routing::astar::{SearchOptions, max_speed_kmh, route_between, twin};
+use routing::astar::{SearchOptions, max_speed_kmh, route_between, search_between, twin};
 use routing::import::{build_graph, encode_tiles};
 use routing::reference::tile_distances;
 use routing::snap::{nearest_on_shape, snap};
@@ -191,7 +191,8 @@ fn routes_between_snapped_points_are_exact() {
             };
             expected = expected.min(along.abs() * c);
         }
-        let got = route_between(&tiles, &a, &b, &SearchOptions::exact(mode, vmax));
+        let exact = SearchOptions::exact(mode, vmax);
+        let got = route_between(&tiles, &a, &b, &exact);
         match got {
             Some(route) => {
                 assert!(
@@ -200,9 +201,31 @@ fn routes_between_snapped_points_are_exact() {
                     route.cost
                 );
                 assert!(!route.edges.is_empty());
+                // A budget of exactly the work it took finds the same route; one edge less
+                // gives up, saying so rather than claiming there is no route.
+                let just = SearchOptions {
+                    max_settled: route.settled,
+                    ..exact.clone()
+                };
+                assert_eq!(
+                    search_between(&tiles, &a, &b, &just).path,
+                    Some(route.clone())
+                );
+                if route.settled > 0 {
+                    let short = SearchOptions {
+                        max_settled: route.settled - 1,
+                        ..exact.clone()
+                    };
+                    let cut = search_between(&tiles, &a, &b, &short);
+                    assert!(cut.exhausted && cut.path.is_none(), "{cut:?}");
+                    assert_eq!(cut.settled, route.settled - 1);
+                }
                 routed += 1;
             }
-            None => assert!(expected.is_infinite(), "no route but {expected}"),
+            None => {
+                assert!(expected.is_infinite(), "no route but {expected}");
+                assert!(!search_between(&tiles, &a, &b, &exact).exhausted);
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ pub struct ServerConfig {
 pub struct App {
     listener: TcpListener,
     router: Router,
+    limits: kit::serve::ConnectionLimits,
     backends: Backends,
     proximity: Option<proximity::AppState>,
     friends: Option<friends::FriendsState>,
@@ -118,6 +119,7 @@ impl App {
         Ok(App {
             listener,
             router,
+            limits: config.common.connection_limits(),
             backends,
             proximity: proximity_state,
             friends: friends_state,
@@ -163,6 +165,6 @@ impl App {
                 friends.drain().await;
             }
         };
-        kit::serve::serve(self.listener, self.router, drained).await
+        kit::serve::serve(self.listener, self.router, self.limits, drained).await
     }
 }

@@ -75,12 +75,21 @@ fn parse_modes(s: &str) -> Result<ModeList, String> {
     Ok(ModeList(modes))
 }
 
+/// Refuses, before the store is even opened, what cannot name one version directory.
+fn parse_version_name(s: &str) -> Result<String, String> {
+    routing::store::check_version_name(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(clap::Subcommand, Debug)]
 pub enum TilesCommand {
     /// List stored tile versions (the published one is marked).
     List(TilesLocation),
     /// Remove one version (never the published one).
     Remove {
+        /// A name `tiles list` shows.
+        #[arg(value_parser = parse_version_name)]
         version: String,
         #[command(flatten)]
         location: TilesLocation,
@@ -238,12 +247,8 @@ pub async fn tiles(command: TilesCommand) -> anyhow::Result<()> {
             println!("removed version {version} ({removed} objects)");
         }
         TilesCommand::Prune { keep, location } => {
-            let store = location.open()?;
-            let versions = store.versions().await?;
-            let excess = versions.len().saturating_sub(keep);
-            for v in versions.iter().take(excess).filter(|v| !v.current) {
-                let removed = store.remove(&v.version).await?;
-                println!("removed version {} ({removed} objects)", v.version);
+            for (version, removed) in location.open()?.prune(keep).await? {
+                println!("removed version {version} ({removed} objects)");
             }
         }
     }

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use geo_core::LatLon;
 use kit::ApiError;
 use kit::extract::AppQuery;
 use serde::{Deserialize, Serialize};
@@ -18,16 +19,46 @@ pub(super) fn router() -> Router<NavState> {
 pub const DEFAULT_LIMIT: usize = 5;
 pub const MAX_LIMIT: usize = 20;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct GeocodeParams {
+pub struct GeocodeParams {
     /// Text to find: an address, street, place or point of interest (case, accents and
     /// word order do not matter).
-    address: Option<String>,
+    pub address: Option<String>,
     /// `lat,lng`: the nearest addresses to this point.
-    latlng: Option<String>,
+    pub latlng: Option<String>,
     /// Most results, 1..=20 (default 5).
-    limit: Option<usize>,
+    pub limit: Option<usize>,
+}
+
+/// A checked geocoding request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GeocodeQuery {
+    /// Places matching a text.
+    Forward { text: String, limit: usize },
+    /// The addresses nearest to a point.
+    Reverse { point: LatLon, limit: usize },
+}
+
+/// Checks every parameter; the database is only asked when all are valid.
+pub fn parse_geocode_query(params: &GeocodeParams) -> Result<GeocodeQuery, ApiError> {
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    match (params.address.as_deref(), params.latlng.as_deref()) {
+        (Some(address), None) => match super::parse_stop("address", address)? {
+            Stop::Text(text) => Ok(GeocodeQuery::Forward { text, limit }),
+            // Coordinates typed as an address are a reverse query in disguise.
+            Stop::Point(_) => Err(bad("address holds coordinates; use latlng=lat,lng")),
+        },
+        (None, Some(latlng)) => match super::parse_stop("latlng", latlng)? {
+            Stop::Point(point) => Ok(GeocodeQuery::Reverse { point, limit }),
+            Stop::Text(_) => Err(bad("latlng must be \"lat,lng\"")),
+        },
+        (Some(_), Some(_)) => Err(bad("give either address or latlng, not both")),
+        (None, None) => Err(bad("address or latlng is required")),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -75,28 +106,12 @@ pub(super) async fn geocode(
     State(state): State<NavState>,
     AppQuery(params): AppQuery<GeocodeParams>,
 ) -> Result<Json<GeocodeResponse>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
     let db = &state.backends().db;
-    let found = match (params.address.as_deref(), params.latlng.as_deref()) {
-        (Some(address), None) => {
-            let text = match super::parse_stop("address", address)? {
-                Stop::Text(t) => t,
-                // Coordinates typed as an address are a reverse query in disguise.
-                Stop::Point(_) => {
-                    return Err(bad("address holds coordinates; use latlng=lat,lng"));
-                }
-            };
-            geocode::forward(db, &text, None, limit).await
+    let found = match parse_geocode_query(&params)? {
+        GeocodeQuery::Forward { text, limit } => geocode::forward(db, &text, None, limit).await,
+        GeocodeQuery::Reverse { point, limit } => {
+            geocode::reverse(db, point.lat, point.lon, limit).await
         }
-        (None, Some(latlng)) => match super::parse_stop("latlng", latlng)? {
-            Stop::Point(p) => geocode::reverse(db, p.lat, p.lon, limit).await,
-            Stop::Text(_) => return Err(bad("latlng must be \"lat,lng\"")),
-        },
-        (Some(_), Some(_)) => return Err(bad("give either address or latlng, not both")),
-        (None, None) => return Err(bad("address or latlng is required")),
     };
     let found = found.map_err(|e| {
         tracing::warn!(error = %e, "geocoding query failed");
@@ -126,4 +141,48 @@ pub(super) async fn geocode(
         .into(),
         results,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(address: Option<&str>, latlng: Option<&str>, limit: Option<usize>) -> GeocodeParams {
+        GeocodeParams {
+            address: address.map(Into::into),
+            latlng: latlng.map(Into::into),
+            limit,
+        }
+    }
+
+    #[test]
+    fn queries_are_forward_or_reverse_and_checked_whole() {
+        assert_eq!(
+            parse_geocode_query(&params(Some("Mannerheimintie 5"), None, None)).unwrap(),
+            GeocodeQuery::Forward {
+                text: "Mannerheimintie 5".into(),
+                limit: DEFAULT_LIMIT
+            }
+        );
+        assert_eq!(
+            parse_geocode_query(&params(None, Some("60.17,24.94"), Some(20))).unwrap(),
+            GeocodeQuery::Reverse {
+                point: LatLon {
+                    lat: 60.17,
+                    lon: 24.94
+                },
+                limit: 20
+            }
+        );
+        for bad_input in [
+            params(None, None, None),
+            params(Some("a"), Some("1,2"), None),
+            params(Some("60.17,24.94"), None, None),
+            params(None, Some("Mannerheimintie"), None),
+            params(Some("a"), None, Some(0)),
+            params(Some("a"), None, Some(MAX_LIMIT + 1)),
+        ] {
+            assert!(parse_geocode_query(&bad_input).is_err(), "{bad_input:?}");
+        }
+    }
 }

@@ -10,7 +10,8 @@ use utoipa::OpenApi;
 
 use crate::service::NavState;
 
-pub use nav::{parse_nav_request, parse_stop};
+pub use geocode::{GeocodeParams, GeocodeQuery, parse_geocode_query};
+pub use nav::{MAX_TEXT_CHARS, NavParams, parse_nav_request, parse_stop};
 
 /// The service's routes, with state applied.
 pub fn router(state: NavState) -> Router {

@@ -1,7 +1,7 @@
 //! `GET /v1/nav`: directions between places given as `lat,lng` or text.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,16 +32,19 @@ pub struct NavParams {
     pub destination: Option<String>,
     /// `driving` (default), `walking` or `cycling` (`bicycling` also accepted).
     pub mode: Option<String>,
-    /// `true` for up to three meaningfully different routes, fastest first.
+    /// `true` for up to three meaningfully different routes, fastest first. Only between
+    /// two stops: with `waypoints` it is a 400.
     pub alternatives: Option<String>,
     /// Comma or `|` separated: `highways`, `tolls`, `ferries`.
     pub avoid: Option<String>,
-    /// Stops visited in the given order, `|` separated, each `lat,lng` or text.
+    /// Stops visited in the given order, `|` separated, each `lat,lng` or text; at most
+    /// `MAX_WAYPOINTS` (default 23), more is a 400.
     pub waypoints: Option<String>,
     /// `now` or a Unix time; live traffic is not modelled yet, so it does not change
     /// the answer.
     pub departure_time: Option<String>,
-    /// `true` searches every road level everywhere (no hierarchy): for checking.
+    /// `true` searches every road level everywhere (no hierarchy): for checking one route,
+    /// so it takes neither `waypoints` nor `alternatives` (400).
     pub exact: Option<String>,
 }
 
@@ -171,19 +174,36 @@ pub fn parse_nav_request(params: &NavParams, max_waypoints: usize) -> Result<Nav
     }
     stops.push(parse_stop("destination", destination)?);
     parse_departure(params.departure_time.as_deref())?;
-    Ok(NavRequest {
-        stops,
-        options: PlanOptions {
-            mode: parse_mode(params.mode.as_deref())?,
-            avoid: parse_avoid(params.avoid.as_deref())?,
-            alternatives: parse_bool("alternatives", params.alternatives.as_deref())?,
-            exact: parse_bool("exact", params.exact.as_deref())?,
-        },
-    })
+    let options = PlanOptions {
+        mode: parse_mode(params.mode.as_deref())?,
+        avoid: parse_avoid(params.avoid.as_deref())?,
+        alternatives: parse_bool("alternatives", params.alternatives.as_deref())?,
+        exact: parse_bool("exact", params.exact.as_deref())?,
+    };
+    check_work(stops.len(), &options)?;
+    Ok(NavRequest { stops, options })
+}
+
+/// Refuses combinations that multiply one request's searches: alternatives take up to
+/// seven searches per leg, and the exact mode has no hierarchy to keep any of them small.
+fn check_work(stops: usize, options: &PlanOptions) -> Result<(), ApiError> {
+    let waypoints = stops.saturating_sub(2);
+    if options.alternatives && waypoints > 0 {
+        return Err(bad(format!(
+            "alternatives=true is offered between two stops only, not with {waypoints} waypoints"
+        )));
+    }
+    if options.exact && (waypoints > 0 || options.alternatives) {
+        return Err(bad(
+            "exact=true checks one route: it takes neither waypoints nor alternatives",
+        ));
+    }
+    Ok(())
 }
 
 /// Maps what the service could not do onto the wire: `NOT_FOUND` and `ZERO_RESULTS` are
-/// answers (HTTP 200, Google's convention); missing tiles or storage are 503s.
+/// answers (HTTP 200, Google's convention); a plan over its work budget is a 422; missing
+/// tiles or storage are 503s.
 pub(super) fn nav_error(error: NavError) -> Response {
     match error {
         NavError::NotFound(message) => (
@@ -196,6 +216,7 @@ pub(super) fn nav_error(error: NavError) -> Response {
             Json(DirectionsResponse::failed("ZERO_RESULTS", message)),
         )
             .into_response(),
+        NavError::TooCostly(detail) => ApiError::Unprocessable(detail).into_response(),
         NavError::NotReady(detail) => {
             tracing::warn!(%detail, "directions asked before tiles were published");
             ApiError::unavailable("routing tiles").into_response()
@@ -214,7 +235,8 @@ pub(super) fn nav_error(error: NavError) -> Response {
     params(NavParams),
     responses(
         (status = 200, description = "`status` OK, NOT_FOUND (a place could not be geocoded) or ZERO_RESULTS (no route)", body = DirectionsResponse),
-        (status = 400, description = "INVALID_REQUEST: a malformed or out-of-range parameter (problem document)"),
+        (status = 400, description = "INVALID_REQUEST (problem document): a malformed or out-of-range parameter, more than MAX_WAYPOINTS waypoints, alternatives=true with waypoints, or exact=true with waypoints or alternatives"),
+        (status = 422, description = "The route needs more search than one request may do (ROUTE_MAX_SETTLED road edges): fewer or closer stops, or no exact, avoid or alternatives (problem document)"),
         (status = 503, description = "Routing tiles or the database are unavailable (problem document)"),
     ),
     tag = "navigation"
@@ -228,7 +250,7 @@ pub(super) async fn directions(
         Err(e) => return e.into_response(),
     };
     match state.directions(request).await {
-        Ok(response) => Json(response.as_ref()).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => nav_error(e),
     }
 }
@@ -266,7 +288,6 @@ mod tests {
             mode: Some("Bicycling".into()),
             avoid: Some("tolls|ferries".into()),
             waypoints: Some("60.15,24.92|via:60.16,24.93".into()),
-            alternatives: Some("true".into()),
             ..NavParams::default()
         };
         let request = parse_nav_request(&params, 2).unwrap();
@@ -274,7 +295,7 @@ mod tests {
         assert_eq!(request.options.mode, Mode::Cycling);
         assert!(request.options.avoid.tolls && request.options.avoid.ferries);
         assert!(!request.options.avoid.highways);
-        assert!(request.options.alternatives);
+        assert!(!request.options.alternatives);
         assert!(parse_nav_request(&params, 1).is_err());
         for (field, value) in [
             ("mode", "flying"),
@@ -296,5 +317,41 @@ mod tests {
             assert!(parse_nav_request(&p, 5).is_err(), "{field}={value}");
         }
         assert!(parse_nav_request(&NavParams::default(), 5).is_err());
+    }
+
+    #[test]
+    fn work_multipliers_are_refused() {
+        let two = |extra: fn(&mut NavParams)| {
+            let mut p = NavParams {
+                origin: Some("60.1,24.9".into()),
+                destination: Some("60.2,24.95".into()),
+                ..NavParams::default()
+            };
+            extra(&mut p);
+            parse_nav_request(&p, 23)
+        };
+        assert!(two(|p| p.alternatives = Some("true".into())).is_ok());
+        assert!(two(|p| p.exact = Some("true".into())).is_ok());
+        assert!(two(|p| p.waypoints = Some("60.15,24.92".into())).is_ok());
+        for (what, extra) in [
+            (
+                "alternatives with a waypoint",
+                (|p: &mut NavParams| {
+                    p.alternatives = Some("true".into());
+                    p.waypoints = Some("60.15,24.92".into());
+                }) as fn(&mut NavParams),
+            ),
+            ("exact with a waypoint", |p: &mut NavParams| {
+                p.exact = Some("true".into());
+                p.waypoints = Some("60.15,24.92".into());
+            }),
+            ("exact with alternatives", |p: &mut NavParams| {
+                p.exact = Some("true".into());
+                p.alternatives = Some("1".into());
+            }),
+        ] {
+            let err = two(extra).expect_err(what);
+            assert_eq!(err.status_code(), StatusCode::BAD_REQUEST, "{what}");
+        }
     }
 }

@@ -1144,6 +1144,8 @@ async fn run_deployment(
         ("FRIENDS_RADIUS_M", RADIUS_M.to_string()),
         ("LOCATION_MIN_INTERVAL_MS", plan.min_interval_ms.to_string()),
         ("DRAIN_GRACE_S", DRAIN_GRACE_S.to_string()),
+        // Every simulated client connects from 127.0.0.1.
+        ("MAX_CONNECTIONS_PER_IP", "0".into()),
     ];
     if let Some(gap) = plan.write_gap_ms {
         env.push(("WS_WRITE_GAP_MS", gap.to_string()));

@@ -29,8 +29,13 @@ pub struct LoadedApp {
 /// Builds the proximity app over a SQLite database in `data_dir` (no sample data, no daily
 /// publication, port 0), inserts `rows` (ids 1..=n) and publishes them.
 pub async fn load_app(data_dir: &Path, rows: &[BusinessFields]) -> anyhow::Result<LoadedApp> {
+    // The load generator's connections all come from 127.0.0.1.
+    let common = CommonConfig {
+        max_connections_per_ip: 0,
+        ..CommonConfig::embedded(data_dir.to_path_buf())
+    };
     let config = ServerConfig {
-        common: CommonConfig::embedded(data_dir.to_path_buf()),
+        common,
         proximity: ProximityConfig {
             sample_data: PathBuf::new(),
             index_refresh_at: "off".into(),

@@ -351,7 +351,7 @@ async fn run_http(tiles_dir: &Path, work: &Path, pairs: &[Pair]) -> anyhow::Resu
         navigation: NavigationConfig {
             tiles_url: Some(tiles_dir.display().to_string()),
             sample_data: PathBuf::new(),
-            route_cache_entries: 0,
+            route_cache_bytes: 0,
             ..NavigationConfig::default()
         },
     };
