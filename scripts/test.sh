@@ -8,6 +8,8 @@
 #   Runs, from the repo root (works from any cwd):
 #     1. cargo test --workspace --all-targets --locked --features routing/s3 EXTRA_CARGO_ARGS...
 #     2. cargo test --workspace --doc --locked
+#     3. scripts/schemathesis.sh: the server binary that step 1 built, against its own
+#        /openapi.json (skipped when EXTRA_CARGO_ARGS select packages with -p)
 #   EXTRA_CARGO_ARGS go to step 1 only. Examples:
 #     ./scripts/test.sh -p proximity            # only the proximity crate (step 1)
 #     ./scripts/test.sh -- --nocapture          # args after `--` reach the test binaries
@@ -217,8 +219,18 @@ done
 
 backends="postgres=$GEO_TEST_DATABASE_URL redis=$GEO_TEST_REDIS_URL"
 phase_begin build+test
-echo "==> [1/2] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked --features routing/s3${*:+ $*}  ($backends)"
+echo "==> [1/3] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked --features routing/s3${*:+ $*}  ($backends)"
 cargo test "${first_scope[@]+"${first_scope[@]}"}" --all-targets --locked --features routing/s3 "$@"
-echo "==> [2/2] cargo test --workspace --doc --locked  ($backends)"
+echo "==> [2/3] cargo test --workspace --doc --locked  ($backends)"
 cargo test --workspace --doc --locked
 phase_end
+
+# The server against its own OpenAPI document (generated requests, every check).
+if [ "${#first_scope[@]}" -gt 0 ]; then
+  phase_begin schemathesis
+  echo "==> [3/3] scripts/schemathesis.sh  (target/debug/geostack against its /openapi.json)"
+  "$ROOT/scripts/schemathesis.sh"
+  phase_end
+else
+  echo "==> [3/3] scripts/schemathesis.sh skipped: -p selected packages"
+fi

@@ -29,7 +29,7 @@ fn ws_url(app: &TestApp, user: i64) -> String {
 }
 
 /// A client whose socket has a 4 KiB receive buffer: once it stops reading, the server's
-/// writes to it block almost at once.
+/// writes to it block almost at once (with [`stalling`]'s small server send buffer).
 async fn connect_small_buffer(app: &TestApp, user: i64) -> WsClient {
     let addr: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
     let socket = TcpSocket::new_v4().unwrap();
@@ -86,6 +86,15 @@ async fn skip_for(client: &mut WsClient, wait: Duration) {
         .await
         .is_ok()
     {}
+}
+
+/// `options` with a 4 KiB server send buffer: on loopback the kernel would otherwise grow
+/// it to over a megabyte, which a test's flood does not fill in seconds.
+fn stalling(options: Options) -> Options {
+    Options {
+        send_buffer_bytes: 4096,
+        ..options
+    }
 }
 
 fn flood_settings() -> friends::FriendsConfig {
@@ -165,7 +174,7 @@ async fn unfriend_reaches_stalled_socket(for_a: &TestApp, for_b: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfriend_reaches_a_stalled_socket_embedded() {
-    let app = spawn_app_with(Backend::Embedded, friends_with(flood_settings())).await;
+    let app = spawn_app_with(Backend::Embedded, stalling(friends_with(flood_settings()))).await;
     unfriend_reaches_stalled_socket(&app, &app).await;
 }
 
@@ -176,7 +185,7 @@ async fn unfriend_reaches_a_stalled_socket_across_two_processes_on_redis() {
     let options = Options {
         database_url: Some(database),
         cache_prefix: Some(format!("stall{}", rand::random::<u32>())),
-        ..friends_with(flood_settings())
+        ..stalling(friends_with(flood_settings()))
     };
     let one = spawn_app_with(Backend::Postgres, options.clone()).await;
     let two = spawn_app_with(Backend::Postgres, options).await;
@@ -491,11 +500,11 @@ async fn protocol_edges_close_with_the_contracts_codes() {
 async fn a_client_that_does_not_read_is_closed_after_the_write_timeout() {
     let app = spawn_app_with(
         Backend::Embedded,
-        friends_with(friends::FriendsConfig {
+        stalling(friends_with(friends::FriendsConfig {
             nearby_person_interval_s: 0.01,
             ws_write_timeout_s: 1.0,
             ..friends::FriendsConfig::default()
-        }),
+        })),
     )
     .await;
     let b = create_user(&app, "b").await;

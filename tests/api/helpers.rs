@@ -72,6 +72,9 @@ pub struct Options {
     pub friends: Option<FriendsConfig>,
     /// Key and channel prefix; apps that must share Redis state pass the same one.
     pub cache_prefix: Option<String>,
+    /// `SOCKET_SEND_BUFFER_BYTES`: a small one makes a client that stops reading block the
+    /// server's writes at once (loopback autotuning grows it to megabytes).
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
             navigation: None,
             friends: None,
             cache_prefix: None,
+            send_buffer_bytes: 0,
         }
     }
 }
@@ -133,6 +137,7 @@ pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut common = CommonConfig::embedded(dir.path().to_path_buf());
     common.jwt_secret = Some("test-secret".into());
+    common.socket_send_buffer_bytes = options.send_buffer_bytes;
     common.cache_prefix = options
         .cache_prefix
         .clone()

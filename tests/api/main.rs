@@ -13,6 +13,7 @@ mod friends_stores;
 mod friends_trust;
 mod helpers;
 mod nav;
+mod openapi;
 mod ops;
 mod roads;
 mod search;

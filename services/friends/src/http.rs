@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use kit::auth::Caller;
-use kit::extract::{AppJson, AppPath, AppQuery};
+use kit::extract::{AppJson, AppPath, AppQuery, Integer};
 use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -69,6 +69,13 @@ const MAX_NAME_CHARS: usize = 200;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 1 to 200 characters, not all spaces, no control characters; surrounding spaces are
+    /// trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub name: String,
 }
 
@@ -80,6 +87,8 @@ pub struct FriendsResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFriend {
+    /// The user to ask (or to accept, when they asked the caller); not the caller.
+    #[serde(deserialize_with = "kit::extract::json_integer")]
     pub friend_id: i64,
 }
 
@@ -111,11 +120,13 @@ pub struct HistoryResponse {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Unix seconds, inclusive (default: the beginning).
+    /// Unix seconds, inclusive (default: the beginning). After `to`, the answer is empty.
     pub from: Option<f64>,
     /// Unix seconds, inclusive (default: now and beyond).
     pub to: Option<f64>,
     /// Most fixes returned, 1..=10000 (default 1000).
+    #[serde(default, deserialize_with = "kit::extract::optional_integer")]
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
 }
 
@@ -136,7 +147,12 @@ async fn registered(state: &FriendsState, caller: &Caller) -> ApiResult<User> {
 
 /// Registers a user (admin token).
 #[utoipa::path(post, path = "/v1/users", tag = "friends", request_body = NewUser,
-    responses((status = 201, body = User), (status = 400), (status = 401), (status = 403)))]
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered.", body = User),
+        (status = 400, description = "A blank or too long name (`/problems/invalid-body`), or control characters in it (`/problems/invalid-text`)."),
+        (status = 403, description = "The token is not an admin's (`/problems/forbidden`)."),
+    ))]
 async fn create_user(
     State(state): State<FriendsState>,
     caller: Caller,
@@ -144,8 +160,9 @@ async fn create_user(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     require_admin(&caller)?;
     kit::text::check_printable("name", &body.name)?;
+    // The length as sent, as the document states it; then trimmed.
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+    if name.is_empty() || body.name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid_body(format!(
             "name must have 1 to {MAX_NAME_CHARS} characters"
         )));
@@ -156,7 +173,11 @@ async fn create_user(
 
 /// The caller's friends.
 #[utoipa::path(get, path = "/v1/friends", tag = "friends",
-    responses((status = 200, body = FriendsResponse), (status = 401), (status = 403)))]
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = FriendsResponse),
+        (status = 403, description = "The caller is not a registered user (`/problems/forbidden`)."),
+    ))]
 async fn list_friends(
     State(state): State<FriendsState>,
     caller: Caller,
@@ -171,11 +192,15 @@ async fn list_friends(
 /// each other and get `friend_added`. Otherwise the request waits for `friend_id` (202), who
 /// gets `friend_request`.
 #[utoipa::path(post, path = "/v1/friends", tag = "friends", request_body = NewFriend,
+    security(("bearer" = [])),
     responses(
-        (status = 201, description = "accepted: now friends", body = User),
-        (status = 202, description = "asked: waiting for the other user", body = PendingRequest),
-        (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
-        (status = 503)))]
+        (status = 201, description = "Accepted: now friends.", body = User),
+        (status = 202, description = "Asked: waiting for the other user.", body = PendingRequest),
+        (status = 400, description = "`friend_id` is the caller (`/problems/invalid-body`)."),
+        (status = 403, description = "The caller is not a registered user (`/problems/forbidden`)."),
+        (status = 404, description = "No user has this id (`/problems/not-found`)."),
+        (status = 409, description = "Already friends (`/problems/conflict`)."),
+    ))]
 async fn add_friend(
     State(state): State<FriendsState>,
     caller: Caller,
@@ -236,8 +261,11 @@ fn notify(state: &FriendsState, event: Event) {
 
 /// Friend requests waiting for the caller's answer and those the caller sent.
 #[utoipa::path(get, path = "/v1/friends/requests", tag = "friends",
-    responses((status = 200, body = RequestsResponse), (status = 401), (status = 403),
-        (status = 503)))]
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = RequestsResponse),
+        (status = 403, description = "The caller is not a registered user (`/problems/forbidden`)."),
+    ))]
 async fn list_requests(
     State(state): State<FriendsState>,
     caller: Caller,
@@ -255,13 +283,18 @@ const ANNOUNCE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 /// returns, no location of either user reaches the other: both users' open connections, on
 /// every instance, have been told on the very channels that carry the locations.
 #[utoipa::path(delete, path = "/v1/friends/{friend_id}", tag = "friends",
-    params(("friend_id" = i64, Path, minimum = 1)),
-    responses((status = 204), (status = 400), (status = 401), (status = 403), (status = 404),
-        (status = 503)))]
+    params(("friend_id" = i64, Path, description = "The friend's (or asker's, or asked's) user id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Ended, withdrawn or declined; both users' connections were told."),
+        (status = 403, description = "The caller is not a registered user (`/problems/forbidden`)."),
+        (status = 404, description = "Neither friends nor asking each other (`/problems/not-found`)."),
+        (status = 503, description = "The pub/sub servers did not confirm the news within 3 s; the friendship is ended in the database all the same (`/problems/dependency-unavailable`)."),
+    ))]
 async fn remove_friend(
     State(state): State<FriendsState>,
     caller: Caller,
-    AppPath(friend_id): AppPath<i64>,
+    AppPath(Integer(friend_id)): AppPath<Integer>,
 ) -> ApiResult<StatusCode> {
     registered(&state, &caller).await?;
     if !store::remove_friendship(&state.backends.db, caller.user_id, friend_id).await? {
@@ -315,21 +348,23 @@ fn own_history(caller: &Caller, id: i64) -> ApiResult<()> {
 /// The caller's own location history, oldest first, including fixes still queued for
 /// writing.
 #[utoipa::path(get, path = "/v1/users/{id}/locations", tag = "friends",
-    params(("id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = HistoryResponse), (status = 400), (status = 403)))]
+    params(("id" = i64, Path, description = "The caller's own user id."), HistoryQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = HistoryResponse),
+        (status = 403, description = "Another user's history (`/problems/forbidden`)."),
+    ))]
 async fn location_history(
     State(state): State<FriendsState>,
     caller: Caller,
-    AppPath(id): AppPath<i64>,
+    AppPath(Integer(id)): AppPath<Integer>,
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
     own_history(&caller, id)?;
     let from = query.from.unwrap_or(0.0);
     let to = query.to.unwrap_or(f64::MAX);
-    if !from.is_finite() || !to.is_finite() || from > to {
-        return Err(ApiError::bad_request(
-            "from and to must be Unix seconds with from <= to",
-        ));
+    if !from.is_finite() || !to.is_finite() {
+        return Err(ApiError::bad_request("from and to must be Unix seconds"));
     }
     let limit = query.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
@@ -353,12 +388,16 @@ async fn location_history(
 
 /// Erases the caller's own location history (queued fixes included).
 #[utoipa::path(delete, path = "/v1/users/{id}/locations", tag = "friends",
-    params(("id" = i64, Path)),
-    responses((status = 204), (status = 403)))]
+    params(("id" = i64, Path, description = "The caller's own user id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased."),
+        (status = 403, description = "Another user's history (`/problems/forbidden`)."),
+    ))]
 async fn delete_location_history(
     State(state): State<FriendsState>,
     caller: Caller,
-    AppPath(id): AppPath<i64>,
+    AppPath(Integer(id)): AppPath<Integer>,
 ) -> ApiResult<StatusCode> {
     own_history(&caller, id)?;
     state.history.flush().await;
@@ -370,8 +409,15 @@ async fn delete_location_history(
 /// API contract: init -> nearby_friends, location, friend_location, friend_left,
 /// subscribe/unsubscribe, error.
 #[utoipa::path(get, path = "/v1/ws/friends", tag = "friends",
-    responses((status = 101), (status = 400), (status = 401), (status = 403), (status = 429),
-        (status = 503)))]
+    params(("token" = Option<String>, Query, description = "The bearer token, for clients that cannot set headers on an upgrade.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol."),
+        (status = 400, description = "Not a WebSocket upgrade (`/problems/invalid-parameter`)."),
+        (status = 403, description = "The caller is not a registered user (`/problems/forbidden`)."),
+        (status = 429, description = "The user already holds `WS_MAX_PER_USER` sockets (`/problems/rate-limited`)."),
+        (status = 503, description = "The server is draining for shutdown."),
+    ))]
 async fn upgrade(
     State(state): State<FriendsState>,
     caller: Result<Caller, ApiError>,

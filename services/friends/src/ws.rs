@@ -1241,9 +1241,66 @@ impl Connection {
     }
 }
 
-/// Parses one client frame (public for the fuzz target: it must never panic).
-pub fn parse_frame_for_fuzzing(text: &str) -> bool {
-    parse_frame(text).is_ok()
+/// Decodes `bytes` as a client's side of an upgraded connection, the way the server does
+/// (tungstenite in the server role, this service's buffer and size limits), then parses and
+/// checks every text message as [`Connection::on_text`] would, and maps every read error
+/// to its close ([`read_failure`]'s codes). Returns the number of frames accepted. For the
+/// `ws_frames` fuzz target: whatever the bytes, this must not panic or allocate past the
+/// limits.
+pub fn decode_client_bytes_for_fuzzing(bytes: &[u8]) -> usize {
+    use tungstenite::protocol::{Role, WebSocket as RawSocket, WebSocketConfig};
+    /// Reads the fuzz input; what the server writes back (pongs, closes) goes nowhere.
+    struct Wire<'a>(std::io::Cursor<&'a [u8]>);
+    impl std::io::Read for Wire<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl std::io::Write for Wire<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let mut socket = RawSocket::from_raw_socket(
+        Wire(std::io::Cursor::new(bytes)),
+        Role::Server,
+        Some(config),
+    );
+    let mut accepted = 0;
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                let checked = match parse_frame(&text) {
+                    Ok(ClientFrame::Init {
+                        latitude,
+                        longitude,
+                        timestamp,
+                        ..
+                    })
+                    | Ok(ClientFrame::Location {
+                        latitude,
+                        longitude,
+                        timestamp,
+                    }) => validate_fix(latitude, longitude, timestamp).is_ok(),
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                accepted += usize::from(checked && text.len() <= MAX_FRAME_TEXT);
+            }
+            Ok(_) => {}
+            Err(err) => {
+                let _ = read_failure(0, axum::Error::new(err));
+                return accepted;
+            }
+        }
+    }
 }
 
 fn parse_frame(text: &str) -> Result<ClientFrame, serde_json::Error> {
@@ -1253,6 +1310,31 @@ fn parse_frame(text: &str) -> Result<ClientFrame, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a real client library puts on the wire (masked frames), decoded as the fuzz
+    /// target does: good frames count, bad ones do not, and the oversized one ends it.
+    #[test]
+    fn client_bytes_decode_as_the_server_reads_them() {
+        use tungstenite::protocol::{Role, WebSocket as RawSocket};
+        let mut client = RawSocket::from_raw_socket(
+            std::io::Cursor::new(Vec::new()),
+            Role::Client,
+            None,
+        );
+        let init = r#"{"type":"init","latitude":60.1,"longitude":24.9}"#;
+        for text in [init, "not json", r#"{"type":"location","latitude":91,"longitude":0}"#, init] {
+            client.send(tungstenite::Message::text(text)).unwrap();
+        }
+        let wire = client.get_ref().get_ref().clone();
+        assert_eq!(decode_client_bytes_for_fuzzing(&wire), 2);
+        client
+            .send(tungstenite::Message::text("x".repeat(MAX_MESSAGE_BYTES + 1)))
+            .unwrap();
+        client.send(tungstenite::Message::text(init)).unwrap();
+        let wire = client.get_ref().get_ref().clone();
+        assert_eq!(decode_client_bytes_for_fuzzing(&wire), 2, "stops at the oversized one");
+        assert_eq!(decode_client_bytes_for_fuzzing(&wire[..wire.len() / 2]), 2);
+    }
 
     #[test]
     fn frames_parse_and_reject_clearly() {

@@ -67,6 +67,13 @@ pub struct CommonConfig {
     #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
     pub max_connections_per_ip: usize,
 
+    /// Kernel send buffer of each accepted connection, in bytes; 0 leaves it to the kernel's
+    /// autotuning (on loopback that can reach megabytes per connection). A small value
+    /// bounds the kernel memory a client that stops reading can pin, and makes a
+    /// WebSocket's write timeout catch it sooner.
+    #[arg(long, env = "SOCKET_SEND_BUFFER_BYTES", default_value_t = 0)]
+    pub socket_send_buffer_bytes: usize,
+
     /// Log format: `text` or `json`. Verbosity is set with `RUST_LOG` (default `info`).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -87,6 +94,7 @@ impl CommonConfig {
             idle_timeout_s: 60,
             max_connections: 0,
             max_connections_per_ip: 256,
+            socket_send_buffer_bytes: 0,
             log_format: "text".into(),
         }
     }
@@ -98,6 +106,7 @@ impl CommonConfig {
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            send_buffer_bytes: self.socket_send_buffer_bytes,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod extract;
 pub mod files;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod rate_limit;

@@ -42,8 +42,32 @@ pub enum ApiError {
         dependency: &'static str,
         retry_after: Duration,
     },
+    /// The request took longer than [`REQUEST_TIMEOUT`] (503 `/problems/timed-out`).
+    #[error("the request took longer than {} s; retry later", .0.as_secs())]
+    TimedOut(Duration),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Longest a request may take: past it, [`time_limit`] answers 503 `/problems/timed-out`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Middleware that cuts a request off after `limit` (the handler's future is dropped) and
+/// answers it with a 503 problem document, `/problems/timed-out`, and `Retry-After`:
+/// `axum::middleware::from_fn_with_state(REQUEST_TIMEOUT, time_limit)`. (tower-http's
+/// `TimeoutLayer` answers with an empty body, which no client can tell from a proxy's.)
+pub async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(limit_s = limit.as_secs_f64(), "request timed out");
+            ApiError::TimedOut(limit).into_response()
+        }
+    }
 }
 
 impl ApiError {
@@ -83,7 +107,7 @@ impl ApiError {
                 from_client: true, ..
             } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,18 +125,32 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::TooManyConnections { .. } => "too-many-connections",
             ApiError::Unavailable { .. } => "dependency-unavailable",
+            ApiError::TimedOut(_) => "timed-out",
             ApiError::Internal(_) => "internal",
         }
     }
 }
 
-/// The problem document body.
-#[derive(Debug, Serialize, serde::Deserialize)]
+/// An RFC 9457 problem document (`application/problem+json`): the body of every error
+/// answer, from a handler or from the server's own layers.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "type": "/problems/invalid-parameter",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "latitude must be within [-90, 90]"
+})))]
 pub struct Problem {
+    /// Stable code that clients may match on, e.g. `/problems/not-found`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^/problems/[a-z][a-z-]*$")]
     pub kind: String,
+    /// The status's reason phrase, e.g. `Not Found`.
     pub title: String,
+    /// The HTTP status of the answer.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// What went wrong, for people; never an internal cause.
     pub detail: String,
 }
 
@@ -148,6 +186,7 @@ impl IntoResponse for ApiError {
                 Some(*retry_after)
             }
             ApiError::TooManyConnections { .. } => Some(Duration::from_secs(1)),
+            ApiError::TimedOut(_) => Some(Duration::from_secs(5)),
             _ => None,
         };
         if let Some(retry_after) = retry_after {
@@ -169,5 +208,56 @@ impl From<sqlx::Error> for ApiError {
         } else {
             ApiError::Internal(err.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    async fn answer(handler_sleeps: Duration) -> (StatusCode, Option<String>, Problem) {
+        let router = axum::Router::new()
+            .route(
+                "/",
+                axum::routing::get(move || async move {
+                    tokio::time::sleep(handler_sleeps).await;
+                    ApiError::NotFound("slow".into())
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                Duration::from_millis(50),
+                time_limit,
+            ));
+        let request = axum::http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, retry_after, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_time_limit_gets_a_problem_document() {
+        let (status, retry_after, problem) = answer(Duration::from_secs(5)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        assert_eq!(problem.kind, "/problems/timed-out");
+        assert_eq!(problem.status, 503);
+        // A quick one is untouched.
+        let (status, _, problem) = answer(Duration::ZERO).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(problem.kind, "/problems/not-found");
     }
 }

@@ -103,6 +103,8 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// 0 = no per-client cap.
     pub max_connections_per_ip: usize,
+    /// `SO_SNDBUF` of accepted sockets; 0 = the kernel's autotuning.
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -112,6 +114,7 @@ impl Default for ConnectionLimits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 0,
             max_connections_per_ip: 256,
+            send_buffer_bytes: 0,
         }
     }
 }
@@ -242,6 +245,12 @@ impl Server {
         // this, Nagle holds a frame behind the peer's delayed ACK for up to 40 ms.
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "setting TCP_NODELAY failed");
+        }
+        if self.limits.send_buffer_bytes > 0 {
+            let socket = socket2::SockRef::from(&stream);
+            if let Err(err) = socket.set_send_buffer_size(self.limits.send_buffer_bytes) {
+                tracing::debug!(error = %err, "setting SO_SNDBUF failed");
+            }
         }
         let lane = slot.lane();
         let activity = Activity::new();

@@ -77,6 +77,7 @@ fn limits(header_s: u64, idle_s: u64, max: usize, per_ip: usize) -> ConnectionLi
         idle_timeout: Duration::from_secs(idle_s),
         max_connections: max,
         max_connections_per_ip: per_ip,
+        send_buffer_bytes: 0,
     }
 }
 

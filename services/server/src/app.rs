@@ -64,7 +64,10 @@ impl App {
                     .version(env!("CARGO_PKG_VERSION"))
                     .description(Some(
                         "Geospatial backend: the proximity service (nearby search, nearest-k, \
-                         businesses), nearby friends (live locations over WebSocket) and the navigation service (directions, geocoding). Errors are RFC 9457 problem documents. Sample data © \
+                         businesses), nearby friends (live locations over WebSocket) and the navigation service (directions, geocoding). Errors are RFC 9457 problem documents (`application/problem+json`, schema `Problem`). \
+                         Custom string formats: `place` (`lat,lng` or a place name), `place-name`, \
+                         `lat-lng`, `waypoints`, `cursor` (an opaque `next_cursor`) and \
+                         `osm-opening-hours`, each described where it is used. Sample data © \
                          OpenStreetMap contributors.",
                     ))
                     .build(),
@@ -107,6 +110,8 @@ impl App {
                 }
             }
         }
+        // The error answers of kit's layers, on every operation, once over the merged document.
+        utoipa::Modify::modify(&kit::openapi::ProblemResponses, &mut openapi);
         let openapi_json = serde_json::to_value(&openapi)?;
         let router = router.merge(kit::ops::router(readiness, openapi_json));
         let router = kit::serve::with_common_layers(router, config.common.rate_limit_per_ip);

@@ -22,13 +22,20 @@ pub const MAX_LIMIT: usize = 20;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GeocodeParams {
-    /// Text to find: an address, street, place or point of interest (case, accents and
-    /// word order do not matter).
+    /// Text to find (format `place-name`): an address, street, place or point of interest
+    /// (case, accents and word order do not matter), at most 200 characters, no control
+    /// characters, at least one letter or digit, and not coordinates. Give exactly one of
+    /// `address` and `latlng` (400 otherwise).
+    #[param(value_type = String, format = "place-name")]
     pub address: Option<String>,
-    /// `lat,lng`: the nearest addresses to this point.
+    /// `lat,lng` in degrees (format `lat-lng`: latitude -90..=90, longitude -180..=180):
+    /// the nearest addresses to this point.
+    #[param(value_type = String, format = "lat-lng")]
     pub latlng: Option<String>,
     /// Most results, 1..=20 (default 5).
-    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "kit::extract::optional_integer")]
+    #[param(minimum = 1, maximum = 20)]
+    pub limit: Option<i64>,
 }
 
 /// A checked geocoding request.
@@ -42,10 +49,13 @@ pub enum GeocodeQuery {
 
 /// Checks every parameter; the database is only asked when all are valid.
 pub fn parse_geocode_query(params: &GeocodeParams) -> Result<GeocodeQuery, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = match params.limit {
+        None => DEFAULT_LIMIT,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad(format!("limit must be between 1 and {MAX_LIMIT}")))?,
+    };
     match (params.address.as_deref(), params.latlng.as_deref()) {
         (Some(address), None) => match super::parse_stop("address", address)? {
             Stop::Text(text) => Ok(GeocodeQuery::Forward { text, limit }),
@@ -96,9 +106,9 @@ pub struct GeocodeResponse {
     path = "/v1/geocode",
     params(GeocodeParams),
     responses(
-        (status = 200, description = "`status` OK or ZERO_RESULTS", body = GeocodeResponse),
-        (status = 400, description = "INVALID_REQUEST: neither or both of address and latlng, or a malformed value"),
-        (status = 503, description = "The database is unavailable"),
+        (status = 200, description = "`status` OK or ZERO_RESULTS.", body = GeocodeResponse),
+        (status = 400, description = "Google's INVALID_REQUEST (`/problems/invalid-request`): neither or both of `address` and `latlng`, coordinates in `address`, or a malformed or out-of-range value."),
+        (status = 503, description = "The database is unavailable (`/problems/dependency-unavailable`)."),
     ),
     tag = "navigation"
 )]
@@ -147,7 +157,7 @@ pub(super) async fn geocode(
 mod tests {
     use super::*;
 
-    fn params(address: Option<&str>, latlng: Option<&str>, limit: Option<usize>) -> GeocodeParams {
+    fn params(address: Option<&str>, latlng: Option<&str>, limit: Option<i64>) -> GeocodeParams {
         GeocodeParams {
             address: address.map(Into::into),
             latlng: latlng.map(Into::into),
@@ -180,7 +190,8 @@ mod tests {
             params(Some("60.17,24.94"), None, None),
             params(None, Some("Mannerheimintie"), None),
             params(Some("a"), None, Some(0)),
-            params(Some("a"), None, Some(MAX_LIMIT + 1)),
+            params(Some("a"), None, Some(MAX_LIMIT as i64 + 1)),
+            params(Some("a"), None, Some(-1)),
         ] {
             assert!(parse_geocode_query(&bad_input).is_err(), "{bad_input:?}");
         }

@@ -26,25 +26,39 @@ pub const MAX_TEXT_CHARS: usize = 200;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct NavParams {
-    /// `lat,lng` or an address / place name.
+    /// Where the route starts (format `place`): `lat,lng` in degrees (latitude -90..=90,
+    /// longitude -180..=180, finite), or an address or place name to geocode (at most 200
+    /// characters, no control characters, at least one letter or digit).
+    #[param(required = true, value_type = String, format = "place")]
     pub origin: Option<String>,
-    /// `lat,lng` or an address / place name.
+    /// Where the route ends (format `place`, as `origin`).
+    #[param(required = true, value_type = String, format = "place")]
     pub destination: Option<String>,
     /// `driving` (default), `walking` or `cycling` (`bicycling` also accepted).
+    #[param(value_type = String, pattern = "^(driving|walking|cycling|bicycling)$")]
     pub mode: Option<String>,
-    /// `true` for up to three meaningfully different routes, fastest first. Only between
-    /// two stops: with `waypoints` it is a 400.
+    /// `true` (or `1`) for up to three meaningfully different routes, fastest first. Only
+    /// between two stops: with `waypoints` or `exact=true` it is a 400.
+    #[param(value_type = String, pattern = "^(true|false|1|0)$")]
     pub alternatives: Option<String>,
     /// Comma or `|` separated: `highways`, `tolls`, `ferries`.
+    #[param(
+        value_type = String,
+        pattern = "^(highways|tolls|ferries)([,|](highways|tolls|ferries))*$"
+    )]
     pub avoid: Option<String>,
-    /// Stops visited in the given order, `|` separated, each `lat,lng` or text; at most
-    /// `MAX_WAYPOINTS` (default 23), more is a 400.
+    /// Stops visited in the given order (format `waypoints`): `|` separated, each a `place`
+    /// as `origin`, optionally prefixed `via:`; at most `MAX_WAYPOINTS` (default 23), more is
+    /// a 400. Not with `alternatives=true` or `exact=true`.
+    #[param(value_type = String, format = "waypoints")]
     pub waypoints: Option<String>,
-    /// `now` or a Unix time; live traffic is not modelled yet, so it does not change
-    /// the answer.
+    /// `now` or a Unix time in seconds; live traffic is not modelled yet, so it does not
+    /// change the answer.
+    #[param(value_type = String, pattern = "^(now|[0-9]{1,19})$")]
     pub departure_time: Option<String>,
-    /// `true` searches every road level everywhere (no hierarchy): for checking one route,
-    /// so it takes neither `waypoints` nor `alternatives` (400).
+    /// `true` (or `1`) searches every road level everywhere (no hierarchy): for checking
+    /// one route, so it takes neither `waypoints` nor `alternatives=true` (400).
+    #[param(value_type = String, pattern = "^(true|false|1|0)$")]
     pub exact: Option<String>,
 }
 
@@ -56,9 +70,10 @@ pub(super) fn bad(detail: impl Into<String>) -> ApiError {
     }
 }
 
+/// Exactly `true`, `false`, `1` or `0`, as the document states; absent is false.
 fn parse_bool(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
-    match value.map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
+    match value {
+        None | Some("false") | Some("0") => Ok(false),
         Some("true") | Some("1") => Ok(true),
         Some(other) => Err(bad(format!("{name} must be true or false, not {other:?}"))),
     }
@@ -73,8 +88,11 @@ pub fn parse_stop(name: &str, raw: &str) -> Result<Stop, ApiError> {
     let looks_numeric = text
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | '-' | '+' | ' ' | 'e' | 'E'));
+    // "NaN,NaN" or "inf,0" is a coordinate pair with non-finite numbers, not a place name
+    // to geocode: Rust's float syntax (which takes nan, inf and infinity in any case) decides.
+    let is_float = |s: &str| s.trim().parse::<f64>().is_ok();
     if let Some((lat, lng)) = text.split_once(',')
-        && looks_numeric
+        && (looks_numeric || (is_float(lat) && is_float(lng)))
     {
         let parse = |s: &str, what: &str| {
             s.trim()
@@ -104,9 +122,10 @@ pub fn parse_stop(name: &str, raw: &str) -> Result<Stop, ApiError> {
     Ok(Stop::Text(text.to_string()))
 }
 
+/// Exactly one of the documented names; absent is driving.
 fn parse_mode(value: Option<&str>) -> Result<Mode, ApiError> {
-    match value.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("driving") => Ok(Mode::Driving),
+    match value {
+        None | Some("driving") => Ok(Mode::Driving),
         Some("walking") => Ok(Mode::Walking),
         Some("cycling") | Some("bicycling") => Ok(Mode::Cycling),
         Some(other) => Err(bad(format!(
@@ -115,21 +134,21 @@ fn parse_mode(value: Option<&str>) -> Result<Mode, ApiError> {
     }
 }
 
+/// `highways`, `tolls` and `ferries`, separated by `,` or `|`, as the document states;
+/// absent avoids nothing.
 fn parse_avoid(value: Option<&str>) -> Result<Avoid, ApiError> {
     let mut avoid = Avoid::default();
-    for part in value
-        .unwrap_or("")
-        .split([',', '|'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        match part.to_ascii_lowercase().as_str() {
+    let Some(value) = value else {
+        return Ok(avoid);
+    };
+    for part in value.split([',', '|']) {
+        match part {
             "highways" => avoid.highways = true,
             "tolls" => avoid.tolls = true,
             "ferries" => avoid.ferries = true,
             other => {
                 return Err(bad(format!(
-                    "avoid takes highways, tolls and ferries, not {other:?}"
+                    "avoid takes highways, tolls and ferries separated by ',' or '|', not {other:?}"
                 )));
             }
         }
@@ -137,10 +156,18 @@ fn parse_avoid(value: Option<&str>) -> Result<Avoid, ApiError> {
     Ok(avoid)
 }
 
+/// Longest Unix time accepted, in digits (every 19-digit number fits a `u64`).
+const MAX_TIME_DIGITS: usize = 19;
+
 fn parse_departure(value: Option<&str>) -> Result<(), ApiError> {
-    match value.map(str::trim) {
-        None | Some("") | Some("now") => Ok(()),
-        Some(t) if t.parse::<u64>().is_ok() => Ok(()),
+    match value {
+        None | Some("now") => Ok(()),
+        Some(t)
+            if (1..=MAX_TIME_DIGITS).contains(&t.len())
+                && t.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(())
+        }
         Some(other) => Err(bad(format!(
             "departure_time must be now or a Unix time in seconds, not {other:?}"
         ))),
@@ -158,7 +185,7 @@ pub fn parse_nav_request(params: &NavParams, max_waypoints: usize) -> Result<Nav
         .as_deref()
         .ok_or_else(|| bad("destination is required"))?;
     let mut stops = vec![parse_stop("origin", origin)?];
-    if let Some(waypoints) = params.waypoints.as_deref().filter(|w| !w.trim().is_empty()) {
+    if let Some(waypoints) = params.waypoints.as_deref() {
         let parts: Vec<&str> = waypoints.split('|').collect();
         if parts.len() > max_waypoints {
             return Err(bad(format!(
@@ -234,10 +261,10 @@ pub(super) fn nav_error(error: NavError) -> Response {
     path = "/v1/nav",
     params(NavParams),
     responses(
-        (status = 200, description = "`status` OK, NOT_FOUND (a place could not be geocoded) or ZERO_RESULTS (no route)", body = DirectionsResponse),
-        (status = 400, description = "INVALID_REQUEST (problem document): a malformed or out-of-range parameter, more than MAX_WAYPOINTS waypoints, alternatives=true with waypoints, or exact=true with waypoints or alternatives"),
-        (status = 422, description = "The route needs more search than one request may do (ROUTE_MAX_SETTLED road edges): fewer or closer stops, or no exact, avoid or alternatives (problem document)"),
-        (status = 503, description = "Routing tiles or the database are unavailable (problem document)"),
+        (status = 200, description = "`status` OK, NOT_FOUND (a place could not be geocoded) or ZERO_RESULTS (no route).", body = DirectionsResponse),
+        (status = 400, description = "Google's INVALID_REQUEST (`/problems/invalid-request`): a missing, malformed or out-of-range parameter, more than `MAX_WAYPOINTS` waypoints, `alternatives=true` with waypoints, or `exact=true` with waypoints or alternatives."),
+        (status = 422, description = "The route needs more search than one request may do (`ROUTE_MAX_SETTLED` road edges): fewer or closer stops, or no `exact`, `avoid` or alternatives (`/problems/unprocessable`)."),
+        (status = 503, description = "Routing tiles or the database are unavailable, or no tile version is published yet (`/problems/dependency-unavailable`)."),
     ),
     tag = "navigation"
 )]
@@ -274,6 +301,7 @@ mod tests {
         );
         for bad_input in [
             "", "  ", "91,0", "0,181", "1,2,3", "1e999,1", "60.1", "--", "\u{7}x", "!!!",
+            "NaN,NaN", "nan, 24.9", "60.1,inf", "-Infinity,0", "60.1,NAN",
         ] {
             assert!(parse_stop("origin", bad_input).is_err(), "{bad_input:?}");
         }
@@ -285,7 +313,7 @@ mod tests {
         let params = NavParams {
             origin: Some("60.1,24.9".into()),
             destination: Some("60.2,24.95".into()),
-            mode: Some("Bicycling".into()),
+            mode: Some("bicycling".into()),
             avoid: Some("tolls|ferries".into()),
             waypoints: Some("60.15,24.92|via:60.16,24.93".into()),
             ..NavParams::default()
@@ -297,11 +325,22 @@ mod tests {
         assert!(!request.options.avoid.highways);
         assert!(!request.options.alternatives);
         assert!(parse_nav_request(&params, 1).is_err());
+        // Exactly the documented spellings: no case folding, padding or empty values.
         for (field, value) in [
             ("mode", "flying"),
+            ("mode", "Walking"),
+            ("mode", ""),
             ("avoid", "bridges"),
+            ("avoid", "tolls, ferries"),
+            ("avoid", "tolls,"),
+            ("avoid", ""),
             ("alternatives", "maybe"),
+            ("alternatives", " true"),
+            ("alternatives", ""),
             ("departure_time", "tomorrow"),
+            ("departure_time", "+5"),
+            ("departure_time", "12345678901234567890"),
+            ("departure_time", ""),
         ] {
             let mut p = NavParams {
                 origin: params.origin.clone(),

@@ -53,9 +53,8 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     path = "/v1/admin/index/refresh",
     responses(
         (status = 200, body = PublicationResponse),
-        (status = 401, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "The token is not an admin's (`/problems/forbidden`)."),
+        (status = 503, description = "The database is unavailable (`/problems/dependency-unavailable`)."),
     ),
     security(("bearer" = [])),
     tag = "admin"

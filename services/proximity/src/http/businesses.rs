@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use geo_core::LatLon;
 use kit::ApiError;
 use kit::auth::Caller;
-use kit::extract::{AppJson, AppPath};
+use kit::extract::{AppJson, AppPath, Integer};
 use serde::Deserialize;
 
 use crate::hours;
@@ -31,49 +31,81 @@ pub(super) fn router() -> Router<AppState> {
 const MAX_NAME: usize = 200;
 const MAX_TEXT: usize = 500;
 
-/// A business to create, or the full replacement of one.
+/// A business to create, or the full replacement of one. Text fields take no control
+/// characters (U+0000 to U+001F, U+007F to U+009F); surrounding spaces are trimmed, and an
+/// optional field that is empty after trimming is stored as `null`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BusinessInput {
-    /// Optional; when present it must equal the path id (PUT) and is otherwise ignored.
+    /// Optional; when present it must equal the path id (PUT), and is otherwise ignored.
+    #[serde(default, deserialize_with = "kit::extract::json_optional_integer")]
+    #[schema(read_only)]
     id: Option<i64>,
+    /// 1 to 200 characters, not all spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     name: String,
-    /// Lower-case category such as `restaurant`, `cafe`, `fuel`.
+    /// 1 to 64 characters of `a-z`, `0-9`, `_` or `-`, such as `restaurant`, `cafe`,
+    /// `fuel`; upper-case letters are stored in lower case.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_-]+$")]
     category: String,
+    /// Degrees north, -90..=90.
+    #[schema(minimum = -90, maximum = 90)]
     latitude: f64,
+    /// Degrees east, -180..=180.
+    #[schema(minimum = -180, maximum = 180)]
     longitude: f64,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     address: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     city: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     state: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     country: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     postcode: Option<String>,
-    /// OSM `opening_hours` syntax.
+    /// OSM `opening_hours` syntax (format `osm-opening-hours`), e.g. `Mo-Fr 08:00-18:00;
+    /// Sa 10:00-14:00`, at most 500 characters; checked, a 400 when it does not parse.
+    #[schema(format = "osm-opening-hours", max_length = 500)]
     opening_hours: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     phone: Option<String>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     website: Option<String>,
 }
 
+/// An optional text field: at most [`MAX_TEXT`] characters and no control character as
+/// sent, then trimmed; empty is absent.
 fn optional_text(value: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
-    match value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-    {
-        Some(v) if v.chars().count() > MAX_TEXT => Err(ApiError::invalid_body(format!(
+    let Some(raw) = value else {
+        return Ok(None);
+    };
+    if raw.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid_body(format!(
             "{field} must be at most {MAX_TEXT} characters"
-        ))),
-        other => Ok(other),
+        )));
     }
+    kit::text::check_printable(field, &raw)?;
+    let text = raw.trim();
+    Ok((!text.is_empty()).then(|| text.to_string()))
 }
 
 impl BusinessInput {
     fn parse(self) -> Result<BusinessFields, ApiError> {
+        // Checked as sent, as the document states them: length and control characters
+        // before trimming, the category without trimming.
+        kit::text::check_printable("name", &self.name)?;
         let name = self.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > MAX_NAME {
+        if name.is_empty() || self.name.chars().count() > MAX_NAME {
             return Err(ApiError::invalid_body(format!(
-                "name must be 1 to {MAX_NAME} characters"
+                "name must be 1 to {MAX_NAME} characters, not all spaces"
             )));
         }
-        let category = self.category.trim().to_lowercase();
+        let category = self.category.to_ascii_lowercase();
         if category.is_empty()
             || category.len() > 64
             || !category
@@ -114,16 +146,16 @@ fn not_found(id: i64) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id")),
+    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     responses(
         (status = 200, body = Business),
-        (status = 404, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No business has this id (`/problems/not-found`)."),
     ),
     tag = "businesses"
 )]
 pub(super) async fn get_business(
     State(app): State<AppState>,
-    AppPath(id): AppPath<i64>,
+    AppPath(Integer(id)): AppPath<Integer>,
 ) -> Result<Json<Business>, ApiError> {
     let business = store::get_business(&app.backends().db, id)
         .await?
@@ -137,11 +169,9 @@ pub(super) async fn get_business(
     path = "/v1/businesses",
     request_body = BusinessInput,
     responses(
-        (status = 201, body = Business, headers(("Location" = String))),
-        (status = 400, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 201, description = "Created; `Location` is the business's URL.", body = Business,
+            headers(("Location" = String, description = "`/v1/businesses/{id}` of the new business"))),
+        (status = 400, description = "A field out of range or malformed: a blank name, a bad category, opening hours that do not parse (`/problems/invalid-body`), or control characters (`/problems/invalid-text`)."),
     ),
     security(("bearer" = [])),
     tag = "businesses"
@@ -178,14 +208,13 @@ async fn authorize(app: &AppState, caller: &Caller, id: i64) -> Result<Business,
 #[utoipa::path(
     put,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id")),
+    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     request_body = BusinessInput,
     responses(
         (status = 200, body = Business),
-        (status = 400, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A field out of range or malformed, a body `id` other than the path's (`/problems/invalid-body`), or control characters (`/problems/invalid-text`)."),
+        (status = 403, description = "The caller neither owns the business nor holds an admin token (`/problems/forbidden`)."),
+        (status = 404, description = "No business has this id (`/problems/not-found`)."),
     ),
     security(("bearer" = [])),
     tag = "businesses"
@@ -193,7 +222,7 @@ async fn authorize(app: &AppState, caller: &Caller, id: i64) -> Result<Business,
 pub(super) async fn replace_business(
     State(app): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<i64>,
+    AppPath(Integer(id)): AppPath<Integer>,
     AppJson(input): AppJson<BusinessInput>,
 ) -> Result<Json<Business>, ApiError> {
     if input.id.is_some_and(|body_id| body_id != id) {
@@ -213,12 +242,11 @@ pub(super) async fn replace_business(
 #[utoipa::path(
     delete,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id")),
+    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     responses(
-        (status = 204),
-        (status = 401, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 204, description = "Deleted; it leaves search at the next publication."),
+        (status = 403, description = "The caller neither owns the business nor holds an admin token (`/problems/forbidden`)."),
+        (status = 404, description = "No business has this id (`/problems/not-found`)."),
     ),
     security(("bearer" = [])),
     tag = "businesses"
@@ -226,7 +254,7 @@ pub(super) async fn replace_business(
 pub(super) async fn delete_business(
     State(app): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<i64>,
+    AppPath(Integer(id)): AppPath<Integer>,
 ) -> Result<StatusCode, ApiError> {
     authorize(&app, &caller, id).await?;
     if !store::delete_business(&app.backends().db, id).await? {

@@ -41,38 +41,6 @@ pub fn router(state: AppState) -> Router {
         crate::model::Business,
         admin::PublicationResponse,
         admin::IndexStatus,
-        ProblemDoc,
-    )),
-    modifiers(&BearerAuth)
+    ))
 )]
 pub struct ApiDoc;
-
-/// RFC 9457 problem document (`application/problem+json`), the body of every error.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ProblemDoc {
-    /// Stable code, e.g. `/problems/invalid-parameter`.
-    #[schema(rename = "type")]
-    kind: String,
-    title: String,
-    status: u16,
-    detail: String,
-}
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}

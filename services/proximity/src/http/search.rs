@@ -30,17 +30,25 @@ pub const MAX_LIMIT: i64 = 100;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct NearbyParams {
-    /// Degrees, [-90, 90].
+    /// Degrees north, -90..=90.
+    #[param(minimum = -90, maximum = 90)]
     latitude: f64,
-    /// Degrees, [-180, 180].
+    /// Degrees east, -180..=180.
+    #[param(minimum = -180, maximum = 180)]
     longitude: f64,
-    /// Metres, 1..=20000 (default 5000).
+    /// Metres, 1..=20000 (default 5000); out of range is a 400, never clamped.
+    #[param(minimum = 1, maximum = 20000)]
     radius: Option<f64>,
     /// Page size, 1..=100 (default 20).
+    #[serde(default, deserialize_with = "kit::extract::optional_integer")]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
+    /// The previous page's `next_cursor`, unchanged: an opaque token of URL-safe base64
+    /// (format `cursor`); anything else is a 400.
+    #[param(format = "cursor")]
     cursor: Option<String>,
-    /// Only this category (e.g. `restaurant`).
+    /// Only this category (e.g. `restaurant`; case and surrounding spaces do not matter,
+    /// empty means any).
     category: Option<String>,
     /// Only businesses open now (by their OSM `opening_hours`, in local time).
     open_now: Option<bool>,
@@ -49,11 +57,20 @@ pub(super) struct NearbyParams {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct NearestParams {
+    /// Degrees north, -90..=90.
+    #[param(minimum = -90, maximum = 90)]
     latitude: f64,
+    /// Degrees east, -180..=180.
+    #[param(minimum = -180, maximum = 180)]
     longitude: f64,
     /// How many, 1..=100 (default 10).
+    #[serde(default, deserialize_with = "kit::extract::optional_integer")]
+    #[param(minimum = 1, maximum = 100)]
     k: Option<i64>,
+    /// Only this category (e.g. `cafe`; case and surrounding spaces do not matter, empty
+    /// means any).
     category: Option<String>,
+    /// Only businesses open now (by their OSM `opening_hours`, in local time).
     open_now: Option<bool>,
 }
 
@@ -143,8 +160,8 @@ fn decode_cursor(cursor: &str) -> Result<(f64, i64), ApiError> {
     params(NearbyParams),
     responses(
         (status = 200, body = NearbyResponse),
-        (status = 400, body = super::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A coordinate, `radius`, `limit` or `cursor` out of range or malformed (`/problems/invalid-parameter`)."),
+        (status = 503, description = "`SEARCH_ENGINE=geohash` and the database is unavailable (`/problems/dependency-unavailable`)."),
     ),
     tag = "search"
 )]
@@ -209,7 +226,7 @@ pub(super) async fn nearby(
     params(NearestParams),
     responses(
         (status = 200, body = NearestResponse),
-        (status = 400, body = super::ProblemDoc, content_type = "application/problem+json"),
+        (status = 400, description = "A coordinate or `k` out of range or malformed (`/problems/invalid-parameter`)."),
     ),
     tag = "search"
 )]
