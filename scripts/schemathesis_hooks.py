@@ -7,8 +7,12 @@ the filters below keep generated requests within them:
 - GET /v1/geocode takes exactly one of `address` and `latlng`;
 - GET /v1/nav takes `alternatives=true` or `exact=true` only between two stops (no
   `waypoints`), and not both.
+- GET /v1/users/{id}/locations: `from` is not after `to`;
 - POST /v1/friends: `friend_id` is not the caller (GEOSTACK_CALLER_ID).
-Everything else comes from the document alone.
+And since drawn ids rarely exist, half of the user ids drawn for the friends operations
+are mapped onto users that do: the caller (`/v1/users/{id}/locations`) and the users that
+scripts/schemathesis.sh registered (GEOSTACK_USER_IDS, for `friend_id`), so that their
+success paths run too. Everything else comes from the document alone.
 """
 
 import base64
@@ -19,6 +23,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 CALLER_ID = int(os.environ.get("GEOSTACK_CALLER_ID", "-1"))
+USER_IDS = [int(i) for i in os.environ.get("GEOSTACK_USER_IDS", "").split(",") if i]
 
 latitudes = st.floats(min_value=-90, max_value=90, allow_nan=False)
 longitudes = st.floats(min_value=-180, max_value=180, allow_nan=False)
@@ -93,15 +98,19 @@ def _truthy(value) -> bool:
     return value in ("true", "1", True, 1)
 
 
-@schemathesis.hook("filter_query").apply_to(path="/v1/geocode")
-def exactly_one_place(ctx, query):
-    query = query or {}
+# `filter_case` and `map_case` run in every phase (coverage included), unlike the
+# per-component filters.
+
+
+@schemathesis.hook("filter_case").apply_to(path="/v1/geocode")
+def exactly_one_place(ctx, case):
+    query = case.query if isinstance(case.query, dict) else {}
     return ("address" in query) != ("latlng" in query)
 
 
-@schemathesis.hook("filter_query").apply_to(path="/v1/nav")
-def one_route_options(ctx, query):
-    query = query or {}
+@schemathesis.hook("filter_case").apply_to(path="/v1/nav")
+def one_route_options(ctx, case):
+    query = case.query if isinstance(case.query, dict) else {}
     alternatives = _truthy(query.get("alternatives"))
     exact = _truthy(query.get("exact"))
     if (alternatives or exact) and query.get("waypoints") is not None:
@@ -109,6 +118,55 @@ def one_route_options(ctx, query):
     return not (alternatives and exact)
 
 
-@schemathesis.hook("filter_body").apply_to(path="/v1/friends", method="POST")
-def not_oneself(ctx, body):
-    return not (isinstance(body, dict) and body.get("friend_id") == CALLER_ID)
+@schemathesis.hook("filter_case").apply_to(path="/v1/users/{id}/locations", method="GET")
+def a_time_range(ctx, case):
+    query = case.query if isinstance(case.query, dict) else {}
+    start, end = query.get("from"), query.get("to")
+    numbers = (int, float)
+    if isinstance(start, numbers) and isinstance(end, numbers):
+        return start <= end
+    return True
+
+
+@schemathesis.hook("filter_case").apply_to(path="/v1/friends", method="POST")
+def not_oneself(ctx, case):
+    return not (isinstance(case.body, dict) and case.body.get("friend_id") == CALLER_ID)
+
+
+def _positive(case) -> bool:
+    """Whether the case is meant to be valid (ids of invalid ones are left as drawn)."""
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def _existing_user(value):
+    """Half of the integers (the even ones) become the id of a registered user other than
+    the caller."""
+    others = [i for i in USER_IDS if i != CALLER_ID]
+    if isinstance(value, int) and not isinstance(value, bool) and value % 2 == 0 and others:
+        return others[(value // 2) % len(others)]
+    return value
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/users/{id}/locations")
+def own_history_half_the_time(ctx, case):
+    parameters = case.path_parameters
+    if _positive(case) and isinstance(parameters, dict) and isinstance(parameters.get("id"), int):
+        if not isinstance(parameters["id"], bool) and parameters["id"] % 2 == 0:
+            parameters["id"] = CALLER_ID
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/friends/{friend_id}")
+def existing_friend_half_the_time(ctx, case):
+    parameters = case.path_parameters
+    if _positive(case) and isinstance(parameters, dict) and "friend_id" in parameters:
+        parameters["friend_id"] = _existing_user(parameters["friend_id"])
+    return case
+
+
+@schemathesis.hook("map_case").apply_to(path="/v1/friends", method="POST")
+def ask_an_existing_user_half_the_time(ctx, case):
+    if _positive(case) and isinstance(case.body, dict) and "friend_id" in case.body:
+        case.body["friend_id"] = _existing_user(case.body["friend_id"])
+    return case

@@ -6,7 +6,6 @@ use axum::extract::Query;
 use axum::http::Uri;
 use libfuzzer_sys::fuzz_target;
 use navigation::http::{NavParams, parse_nav_request};
-use navigation::service::Stop;
 
 const MAX_WAYPOINTS: usize = 23;
 

@@ -693,10 +693,16 @@ async fn work_caps_are_refused_and_change_nothing() {
     let one = stops_between(1);
     for (query, says) in [
         (format!("{most}&alternatives=true"), "alternatives"),
-        (format!("{plain}&waypoints={one}&alternatives=true"), "alternatives"),
+        (
+            format!("{plain}&waypoints={one}&alternatives=true"),
+            "alternatives",
+        ),
         (format!("{plain}&waypoints={one}&exact=true"), "exact"),
         (format!("{plain}&alternatives=true&exact=true"), "exact"),
-        (format!("{plain}&waypoints={}", stops_between(24)), "waypoints"),
+        (
+            format!("{plain}&waypoints={}", stops_between(24)),
+            "waypoints",
+        ),
     ] {
         for _ in 0..2 {
             let reply = app.get(&format!("/v1/nav?{query}")).await;

@@ -4,7 +4,16 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, assert_problem, spawn_app};
+use crate::helpers::{Backend, Options, TestApp, assert_problem, spawn_app, spawn_app_with};
+
+/// Every service mounted (the document then describes them all), no sample data.
+async fn every_service() -> TestApp {
+    let options = Options {
+        services: geostack::app::ALL_SERVICES,
+        ..Options::default()
+    };
+    spawn_app_with(Backend::Embedded, options).await
+}
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
@@ -37,7 +46,7 @@ fn bounds(schema: &Value) -> (Option<f64>, Option<f64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_lists_its_problem_responses() {
-    let app = spawn_app(Backend::Embedded).await;
+    let app = every_service().await;
     let doc = app.get("/openapi.json").await.body;
     let problem = &doc["components"]["schemas"]["Problem"];
     for field in ["type", "title", "status", "detail"] {
@@ -109,7 +118,7 @@ async fn every_operation_lists_its_problem_responses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bound_is_stated() {
-    let app = spawn_app(Backend::Embedded).await;
+    let app = every_service().await;
     let doc = app.get("/openapi.json").await.body;
     for path in ["/v1/search/nearby", "/v1/search/nearest"] {
         let latitude = parameter(&doc, path, "latitude");
@@ -143,10 +152,9 @@ async fn every_bound_is_stated() {
         parameter(&doc, "/v1/geocode", "latlng")["schema"]["format"],
         "lat-lng"
     );
-    assert_eq!(
-        bounds(&parameter(&doc, "/v1/users/{id}/locations", "limit")["schema"]),
-        (Some(1.0), Some(10000.0))
-    );
+    let history_limit = parameter(&doc, "/v1/users/{id}/locations", "limit");
+    assert_eq!(history_limit["in"], "query");
+    assert_eq!(bounds(&history_limit["schema"]), (Some(1.0), Some(10000.0)));
     for name in ["origin", "destination"] {
         let stop = parameter(&doc, "/v1/nav", name);
         assert_eq!(stop["required"], true, "{name}");
@@ -157,6 +165,31 @@ async fn every_bound_is_stated() {
             parameter(&doc, "/v1/nav", name)["schema"]["pattern"].is_string(),
             "{name}"
         );
+    }
+    for (path, method, name) in [
+        ("/v1/businesses/{id}", "get", "id"),
+        ("/v1/businesses/{id}", "delete", "id"),
+        ("/v1/friends/{friend_id}", "delete", "friend_id"),
+        ("/v1/users/{id}/locations", "get", "id"),
+    ] {
+        let id = doc["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"));
+        assert_eq!(id["schema"]["type"], "integer", "{method} {path}");
+        assert_eq!(id["schema"]["minimum"], 1, "{method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["NewFriend"]["properties"]["friend_id"]["minimum"],
+        1
+    );
+    // A parameter is in the path exactly when the path template names it.
+    for (path, method, operation) in operations(&doc) {
+        for p in operation["parameters"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or_default();
+            let templated = path.contains(&format!("{{{name}}}"));
+            assert_eq!(p["in"] == "path", templated, "{method} {path} {name}");
+        }
     }
     let input = &doc["components"]["schemas"]["BusinessInput"];
     assert_eq!(

@@ -89,6 +89,7 @@ pub struct FriendsResponse {
 pub struct NewFriend {
     /// The user to ask (or to accept, when they asked the caller); not the caller.
     #[serde(deserialize_with = "kit::extract::json_integer")]
+    #[schema(minimum = 1)]
     pub friend_id: i64,
 }
 
@@ -118,9 +119,10 @@ pub struct HistoryResponse {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Unix seconds, inclusive (default: the beginning). After `to`, the answer is empty.
+    /// Unix seconds, inclusive (default: the beginning of time); not after `to` (400).
     pub from: Option<f64>,
     /// Unix seconds, inclusive (default: now and beyond).
     pub to: Option<f64>,
@@ -283,7 +285,7 @@ const ANNOUNCE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 /// returns, no location of either user reaches the other: both users' open connections, on
 /// every instance, have been told on the very channels that carry the locations.
 #[utoipa::path(delete, path = "/v1/friends/{friend_id}", tag = "friends",
-    params(("friend_id" = i64, Path, description = "The friend's (or asker's, or asked's) user id.")),
+    params(("friend_id" = i64, Path, minimum = 1, description = "The friend's (or asker's, or asked's) user id.")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Ended, withdrawn or declined; both users' connections were told."),
@@ -348,10 +350,11 @@ fn own_history(caller: &Caller, id: i64) -> ApiResult<()> {
 /// The caller's own location history, oldest first, including fixes still queued for
 /// writing.
 #[utoipa::path(get, path = "/v1/users/{id}/locations", tag = "friends",
-    params(("id" = i64, Path, description = "The caller's own user id."), HistoryQuery),
+    params(("id" = i64, Path, minimum = 1, description = "The caller's own user id."), HistoryQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, body = HistoryResponse),
+        (status = 400, description = "`from` after `to` (`/problems/invalid-parameter`)."),
         (status = 403, description = "Another user's history (`/problems/forbidden`)."),
     ))]
 async fn location_history(
@@ -361,10 +364,12 @@ async fn location_history(
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryResponse>> {
     own_history(&caller, id)?;
-    let from = query.from.unwrap_or(0.0);
+    let from = query.from.unwrap_or(f64::MIN);
     let to = query.to.unwrap_or(f64::MAX);
-    if !from.is_finite() || !to.is_finite() {
-        return Err(ApiError::bad_request("from and to must be Unix seconds"));
+    if !from.is_finite() || !to.is_finite() || from > to {
+        return Err(ApiError::bad_request(
+            "from and to must be Unix seconds with from <= to",
+        ));
     }
     let limit = query.limit.unwrap_or(1000);
     if !(1..=10_000).contains(&limit) {
@@ -388,7 +393,7 @@ async fn location_history(
 
 /// Erases the caller's own location history (queued fixes included).
 #[utoipa::path(delete, path = "/v1/users/{id}/locations", tag = "friends",
-    params(("id" = i64, Path, description = "The caller's own user id.")),
+    params(("id" = i64, Path, minimum = 1, description = "The caller's own user id.")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Erased."),

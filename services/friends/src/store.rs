@@ -201,6 +201,26 @@ pub async fn drop_request(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> 
     Ok(done.rows_affected() > 0)
 }
 
+/// `from`, when their request to `to` is still waiting (not yet accepted, withdrawn or
+/// declined).
+pub async fn pending_request(db: &Db, from: i64, to: i64) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT u.id, u.name FROM friend_requests r JOIN friend_users u ON u.id = r.from_id \
+         WHERE r.from_id = $1 AND r.to_id = $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.map(|row| {
+        Ok(User {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+        })
+    })
+    .transpose()
+}
+
 /// Requests waiting for `user_id` (`incoming`) and sent by them (`outgoing`), oldest first.
 pub async fn requests(db: &Db, user_id: i64) -> Result<(Vec<User>, Vec<User>), sqlx::Error> {
     let incoming = users(

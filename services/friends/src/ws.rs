@@ -338,6 +338,12 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot:
     // Friend requests and acceptances reach every connection of the user, before init too.
     let notices = notice_channel(&state.prefix, user_id);
     state.pubsub.subscribe(&notices, conn.id, &conn.inbox).await;
+    // The friends of now, read after subscribing: news of these friendships that was
+    // published before the subscription may still arrive, and is then not news. (`init`
+    // loads the list again; nothing is forwarded before it.)
+    if let Ok(ids) = store::friend_ids(&state.backends.db, user_id).await {
+        conn.friends = Friends::new(&ids);
+    }
     let mut out: Vec<ServerFrame> = Vec::new();
     // One timer for the connection's life, moved only when the deadline changes.
     let timer = tokio::time::sleep_until(far_future());
@@ -1004,7 +1010,11 @@ impl Connection {
                 }
                 Event::Befriended { user_id, .. } => self.befriended(user_id, out).await,
                 Event::Requested { user_id, .. } => {
-                    if let Ok(Some(user)) = store::user(&self.state.backends.db, user_id).await {
+                    // Only while it still waits: news published before this connection
+                    // subscribed can arrive after it, when the request may be answered.
+                    let db = &self.state.backends.db;
+                    if let Ok(Some(user)) = store::pending_request(db, user_id, self.user_id).await
+                    {
                         out.push(ServerFrame::FriendRequest {
                             user_id,
                             name: user.name,
@@ -1037,11 +1047,16 @@ impl Connection {
         let (Some(user), true) = (user, friends) else {
             return;
         };
+        if self.friends.contains(friend_id) {
+            // Known already (loaded at connect or init, after the friendship was made): the
+            // news was published before this connection subscribed and is not news here.
+            return;
+        }
         out.push(ServerFrame::FriendAdded {
             user_id: friend_id,
             name: user.name,
         });
-        if self.here.is_some() && !self.friends.contains(friend_id) {
+        if self.here.is_some() {
             self.follow(friend_id, out).await;
         }
     }
@@ -1153,6 +1168,14 @@ impl Connection {
             self.state.counters.not_friend.increment(1);
             return;
         };
+        if friend
+            .heard
+            .is_some_and(|had| had.timestamp == heard.timestamp && had.at == heard.at)
+        {
+            // The fix this connection already has: `init` read it from the location cache,
+            // and its publication, sent before the subscription, arrived after it.
+            return;
+        }
         friend.heard = Some(heard);
         if friend.show(id, near(here, self.radius_m, id, &heard), true, out) {
             self.state.counters.deliveries.increment(1);
@@ -1316,23 +1339,31 @@ mod tests {
     #[test]
     fn client_bytes_decode_as_the_server_reads_them() {
         use tungstenite::protocol::{Role, WebSocket as RawSocket};
-        let mut client = RawSocket::from_raw_socket(
-            std::io::Cursor::new(Vec::new()),
-            Role::Client,
-            None,
-        );
+        let mut client =
+            RawSocket::from_raw_socket(std::io::Cursor::new(Vec::new()), Role::Client, None);
         let init = r#"{"type":"init","latitude":60.1,"longitude":24.9}"#;
-        for text in [init, "not json", r#"{"type":"location","latitude":91,"longitude":0}"#, init] {
+        for text in [
+            init,
+            "not json",
+            r#"{"type":"location","latitude":91,"longitude":0}"#,
+            init,
+        ] {
             client.send(tungstenite::Message::text(text)).unwrap();
         }
         let wire = client.get_ref().get_ref().clone();
         assert_eq!(decode_client_bytes_for_fuzzing(&wire), 2);
         client
-            .send(tungstenite::Message::text("x".repeat(MAX_MESSAGE_BYTES + 1)))
+            .send(tungstenite::Message::text(
+                "x".repeat(MAX_MESSAGE_BYTES + 1),
+            ))
             .unwrap();
         client.send(tungstenite::Message::text(init)).unwrap();
         let wire = client.get_ref().get_ref().clone();
-        assert_eq!(decode_client_bytes_for_fuzzing(&wire), 2, "stops at the oversized one");
+        assert_eq!(
+            decode_client_bytes_for_fuzzing(&wire),
+            2,
+            "stops at the oversized one"
+        );
         assert_eq!(decode_client_bytes_for_fuzzing(&wire[..wire.len() / 2]), 2);
     }
 

@@ -78,7 +78,7 @@ pub const LOCAL_CACHE_BYTES: u64 = 128 << 20;
 /// access- and write-order deques and the concurrent map's bucket; rounded up.
 pub const LOCAL_ENTRY_OVERHEAD_BYTES: usize = 384;
 
-fn entry_weight(key: &String, value: &(Arc<[u8]>, Duration)) -> u32 {
+fn entry_weight(key: &str, value: &(Arc<[u8]>, Duration)) -> u32 {
     u32::try_from(key.len() + value.0.len() + LOCAL_ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
 }
 
@@ -179,7 +179,7 @@ impl LocalCache {
         LocalCache {
             entries: moka::future::Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(entry_weight)
+                .weigher(|key: &String, value| entry_weight(key, value))
                 .expire_after(PerEntryTtl)
                 .build(),
         }

@@ -12,6 +12,7 @@
 //!   it takes a body, 414 and 431 (request head too large), 429 (the
 //!   per-IP rate limit), 500 and 503 (a dependency down, the request timeout, the connection
 //!   cap);
+//! - gives a response the handler left without a description its reason phrase;
 //! - declares the `bearer` security scheme that operations refer to.
 
 use std::collections::BTreeMap;
@@ -208,8 +209,20 @@ fn describe_operation(operation: &mut Operation, secured: bool) {
         }
     }
     for (status, response) in responses.iter_mut() {
-        let is_error = status.starts_with('4') || status.starts_with('5');
-        if let (true, RefOr::T(response)) = (is_error, response) {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if response.description.trim().is_empty() {
+            // OpenAPI requires a description; the reason phrase is the least one.
+            response.description = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("The answer.")
+                .to_string();
+        }
+        if status.starts_with('4') || status.starts_with('5') {
             as_problem(status, response);
         }
     }
@@ -217,9 +230,6 @@ fn describe_operation(operation: &mut Operation, secured: bool) {
 
 /// Gives an error response the problem body, and `Retry-After` where the server sends it.
 fn as_problem(status: &str, response: &mut Response) {
-    if response.description.trim().is_empty() {
-        response.description = "An error (problem document).".to_string();
-    }
     response.content = [(
         PROBLEM_JSON.to_string(),
         Content::new(Some(RefOr::Ref(Ref::from_schema_name(Problem::name())))),

@@ -26,11 +26,11 @@ pub struct GeocodeParams {
     /// (case, accents and word order do not matter), at most 200 characters, no control
     /// characters, at least one letter or digit, and not coordinates. Give exactly one of
     /// `address` and `latlng` (400 otherwise).
-    #[param(value_type = String, format = "place-name")]
+    #[param(format = "place-name")]
     pub address: Option<String>,
     /// `lat,lng` in degrees (format `lat-lng`: latitude -90..=90, longitude -180..=180):
     /// the nearest addresses to this point.
-    #[param(value_type = String, format = "lat-lng")]
+    #[param(format = "lat-lng")]
     pub latlng: Option<String>,
     /// Most results, 1..=20 (default 5).
     #[serde(default, deserialize_with = "kit::extract::optional_integer")]

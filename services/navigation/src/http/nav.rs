@@ -35,30 +35,27 @@ pub struct NavParams {
     #[param(required = true, value_type = String, format = "place")]
     pub destination: Option<String>,
     /// `driving` (default), `walking` or `cycling` (`bicycling` also accepted).
-    #[param(value_type = String, pattern = "^(driving|walking|cycling|bicycling)$")]
+    #[param(pattern = "^(driving|walking|cycling|bicycling)$")]
     pub mode: Option<String>,
     /// `true` (or `1`) for up to three meaningfully different routes, fastest first. Only
     /// between two stops: with `waypoints` or `exact=true` it is a 400.
-    #[param(value_type = String, pattern = "^(true|false|1|0)$")]
+    #[param(pattern = "^(true|false|1|0)$")]
     pub alternatives: Option<String>,
     /// Comma or `|` separated: `highways`, `tolls`, `ferries`.
-    #[param(
-        value_type = String,
-        pattern = "^(highways|tolls|ferries)([,|](highways|tolls|ferries))*$"
-    )]
+    #[param(pattern = "^(highways|tolls|ferries)([,|](highways|tolls|ferries))*$")]
     pub avoid: Option<String>,
     /// Stops visited in the given order (format `waypoints`): `|` separated, each a `place`
     /// as `origin`, optionally prefixed `via:`; at most `MAX_WAYPOINTS` (default 23), more is
     /// a 400. Not with `alternatives=true` or `exact=true`.
-    #[param(value_type = String, format = "waypoints")]
+    #[param(format = "waypoints")]
     pub waypoints: Option<String>,
     /// `now` or a Unix time in seconds; live traffic is not modelled yet, so it does not
     /// change the answer.
-    #[param(value_type = String, pattern = "^(now|[0-9]{1,19})$")]
+    #[param(pattern = "^(now|[0-9]{1,19})$")]
     pub departure_time: Option<String>,
     /// `true` (or `1`) searches every road level everywhere (no hierarchy): for checking
     /// one route, so it takes neither `waypoints` nor `alternatives=true` (400).
-    #[param(value_type = String, pattern = "^(true|false|1|0)$")]
+    #[param(pattern = "^(true|false|1|0)$")]
     pub exact: Option<String>,
 }
 
@@ -300,8 +297,21 @@ mod tests {
             Stop::Text("Mannerheimintie 5".into())
         );
         for bad_input in [
-            "", "  ", "91,0", "0,181", "1,2,3", "1e999,1", "60.1", "--", "\u{7}x", "!!!",
-            "NaN,NaN", "nan, 24.9", "60.1,inf", "-Infinity,0", "60.1,NAN",
+            "",
+            "  ",
+            "91,0",
+            "0,181",
+            "1,2,3",
+            "1e999,1",
+            "60.1",
+            "--",
+            "\u{7}x",
+            "!!!",
+            "NaN,NaN",
+            "nan, 24.9",
+            "60.1,inf",
+            "-Infinity,0",
+            "60.1,NAN",
         ] {
             assert!(parse_stop("origin", bad_input).is_err(), "{bad_input:?}");
         }

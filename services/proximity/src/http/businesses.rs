@@ -146,7 +146,7 @@ fn not_found(id: i64) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
+    params(("id" = i64, Path, minimum = 1, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     responses(
         (status = 200, body = Business),
         (status = 404, description = "No business has this id (`/problems/not-found`)."),
@@ -208,7 +208,7 @@ async fn authorize(app: &AppState, caller: &Caller, id: i64) -> Result<Business,
 #[utoipa::path(
     put,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
+    params(("id" = i64, Path, minimum = 1, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     request_body = BusinessInput,
     responses(
         (status = 200, body = Business),
@@ -242,7 +242,7 @@ pub(super) async fn replace_business(
 #[utoipa::path(
     delete,
     path = "/v1/businesses/{id}",
-    params(("id" = i64, Path, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
+    params(("id" = i64, Path, minimum = 1, description = "Business id (an integer; a whole number written as a float, `5.0`, is taken too).")),
     responses(
         (status = 204, description = "Deleted; it leaves search at the next publication."),
         (status = 403, description = "The caller neither owns the business nor holds an admin token (`/problems/forbidden`)."),
