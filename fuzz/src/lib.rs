@@ -28,16 +28,7 @@ pub fn tile_around(archive: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Writes the CRC a format-2 tile carries (header fields and payload) into `tile`.
-pub fn reseal(tile: &mut [u8]) {
-    if tile.len() < HEADER_LEN {
-        return;
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&tile[..20]);
-    crc.update(&tile[HEADER_LEN..]);
-    let crc = crc.finalize();
-    tile[20..24].copy_from_slice(&crc.to_le_bytes());
-}
+pub use routing::tile::reseal;
 
 /// What every accepted stop must be, whatever the query string: a point on the globe, or
 /// a short, printable text with something to search for.

@@ -1,0 +1,143 @@
+//! The fuzz corpora (`fuzz/corpus/tile`, `fuzz/corpus/hierarchy`) replayed, then mutated with
+//! a fixed seed, on every test run: a smoke run of what `scripts/fuzz.sh` does for minutes
+//! under libFuzzer, cheap enough for CI. A decoder may refuse any input; it must never panic
+//! or abort (an allocation sized from a crafted count aborts the process), and what it
+//! accepts must be safe to walk and search.
+
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use routing::ch::Contracted;
+use routing::tile::{HEADER_LEN, Tile, reseal};
+
+/// Mutations per corpus file.
+const ROUNDS: usize = 2_000;
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no corpus in {}", dir.display());
+    files
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect()
+}
+
+/// One random edit: flipped bits, a byte set to an extreme, a run of bytes overwritten
+/// (counts and lengths are little-endian words), or a cut.
+fn mutate(rng: &mut StdRng, input: &[u8], keep: usize) -> Vec<u8> {
+    let mut out = input.to_vec();
+    if out.len() <= keep {
+        return out;
+    }
+    for _ in 0..rng.random_range(1..=4) {
+        let at = rng.random_range(keep..out.len());
+        match rng.random_range(0..4) {
+            0 => out[at] ^= 1 << rng.random_range(0..8),
+            1 => out[at] = if rng.random() { 0xff } else { 0 },
+            2 => {
+                let word = [0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0];
+                let end = (at + 4).min(out.len());
+                out[at..end].copy_from_slice(&word[..end - at]);
+            }
+            _ => out.truncate(at.max(keep)),
+        }
+        if out.len() <= keep {
+            break;
+        }
+    }
+    out
+}
+
+/// What a router reads from a tile, bounded.
+fn walk_tile(tile: &Tile) {
+    for node in 0..tile.node_count().min(200) {
+        let _ = (tile.node_e7(node), tile.transitions(node).count());
+        for edge in tile.out_edges(node) {
+            assert_eq!(tile.edge_source(edge), node);
+        }
+    }
+    for index in 0..tile.edge_count().min(200) {
+        let edge = tile.edge(index);
+        assert!(edge.shape().len() >= 2, "a shape has both ends");
+        let _ = (
+            edge.target(),
+            edge.name(),
+            edge.reference(),
+            edge.length_m(),
+        );
+        let _ = tile.forbidden(index).len();
+    }
+    assert_eq!(tile.edge_boxes().len(), tile.edge_count() as usize);
+}
+
+#[test]
+fn mutated_tiles_are_refused_or_safe() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let (mut accepted, mut refused) = (0, 0);
+    // `file-*` inputs are a mode byte, then a whole tile file (the `tile` target's even mode).
+    for (path, input) in corpus("tile") {
+        let Some(file) = input.strip_prefix(&[0]) else {
+            continue;
+        };
+        let original = Tile::decode(file)
+            .unwrap_or_else(|err| panic!("{}: the seed must decode: {err}", path.display()));
+        walk_tile(&original);
+        for _ in 0..ROUNDS {
+            // Past the header, with the CRC made to match, so that the content checks run;
+            // one in four keeps a header mutation and the old CRC.
+            let header_too = rng.random_range(0..4) == 0;
+            let mut bytes = mutate(&mut rng, file, if header_too { 4 } else { HEADER_LEN });
+            if !header_too {
+                reseal(&mut bytes);
+            }
+            match Tile::decode(&bytes) {
+                Ok(tile) => {
+                    walk_tile(&tile);
+                    accepted += 1;
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(refused > 0, "mutations must be caught");
+    println!("tiles: {accepted} mutated inputs accepted and walked, {refused} refused");
+}
+
+#[test]
+fn mutated_hierarchies_are_refused_or_safe() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let (mut accepted, mut refused) = (0, 0);
+    for (path, input) in corpus("hierarchy") {
+        Contracted::decode(&input)
+            .unwrap_or_else(|err| panic!("{}: the seed must decode: {err}", path.display()));
+        for _ in 0..ROUNDS {
+            let bytes = mutate(&mut rng, &input, 0);
+            let Ok(contracted) = Contracted::decode(&bytes) else {
+                refused += 1;
+                continue;
+            };
+            accepted += 1;
+            let edges: Vec<_> = contracted.edges().take(4).collect();
+            for &from in &edges {
+                for &to in &edges {
+                    if let Some(path) = contracted.search(&[(from, 0)], &[(to, 7)]) {
+                        assert!(!path.is_empty());
+                    }
+                }
+            }
+        }
+    }
+    assert!(refused > 0, "mutations must be caught");
+    println!("hierarchies: {accepted} mutated inputs accepted and searched, {refused} refused");
+}
