@@ -206,10 +206,15 @@ mod tests {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
         };
         loose(&dir, 0o755);
-        for file in &files {
+        // Closing the last connection may checkpoint and delete the WAL files.
+        for file in files.iter().filter(|f| f.exists()) {
             loose(file, 0o644);
         }
         let db = Db::connect(None, &dir).await.unwrap();
+        sqlx::query("INSERT INTO probe VALUES (1)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
         assert_eq!(mode(&dir), 0o700);
         for file in &files {
             assert_eq!(mode(file), 0o600, "{}", file.display());
