@@ -41,6 +41,16 @@ async fn connect_small_buffer(app: &TestApp, user: i64) -> WsClient {
     WsClient { user_id: user, ws }
 }
 
+/// Connects, then waits for the answer to a frame, so that the server's side of the
+/// connection is running (and subscribed to the user's notices) before the test goes on:
+/// the client sees the upgrade complete before the server's task has started.
+async fn connect_ready(app: &TestApp, user: i64) -> WsClient {
+    let mut client = WsClient::connect(app, user).await;
+    client.send(json!({"type": "hello"})).await;
+    assert_eq!(client.recv().await["status"], 400);
+    client
+}
+
 fn opt_in(at: (f64, f64)) -> Value {
     json!({"type": "init", "latitude": at.0, "longitude": at.1, "timestamp": now_s(),
            "nearby_random": true})
@@ -199,7 +209,7 @@ async fn friendship_by_consent(backend: Backend) {
     let a = create_user(&app, "Ann").await;
     let b = create_user(&app, "Bob").await;
     let c = create_user(&app, "Cid").await;
-    let mut cb = WsClient::connect(&app, b).await;
+    let mut cb = connect_ready(&app, b).await;
     // Notices reach a connection before its init.
     let asked = ask_friend(&app, a, b).await;
     assert_eq!(asked.status, 202, "{:?}", asked.body);
