@@ -207,6 +207,29 @@ pub fn reseal(tile: &mut [u8]) {
     tile[CHECKED_HEADER_LEN..CHECKED_HEADER_LEN + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// A tile file around `archive` (an rkyv `TileData`), stored uncompressed, with the level
+/// and id its content names and a valid CRC: what someone who can write to the tile store
+/// could craft. For harnesses (the fuzz targets, the mutation tests) that edit archives;
+/// `None` when `archive` is not one.
+pub fn wrap_archive(archive: &[u8]) -> Option<Vec<u8>> {
+    let mut aligned = AlignedVec::<16>::new();
+    aligned.extend_from_slice(archive);
+    let data = rkyv::access::<ArchivedTileData, rkyv::rancor::Error>(&aligned).ok()?;
+    let len = u32::try_from(archive.len()).ok()?;
+    let mut out = Vec::with_capacity(HEADER_LEN + archive.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.push(data.level);
+    out.push(0);
+    out.extend_from_slice(&data.tile_id.to_native().to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&[0; 12]);
+    out.extend_from_slice(archive);
+    reseal(&mut out);
+    Some(out)
+}
+
 /// A loaded tile: the validated archive, read in place.
 pub struct Tile {
     archive: Yoke<&'static ArchivedTileData, Box<AlignedVec>>,
@@ -693,7 +716,10 @@ impl<'a> EdgeRef<'a> {
         let mut points = Vec::with_capacity(interior.len() + 2);
         points.push(chain_start);
         points.extend(interior);
-        if stored & SHAPE_END_STORED == 0 {
+        // A stored end point that did not decode (a corrupt tile: shapes are decoded on use,
+        // not by `Tile::check`) is replaced by the computed one, so a shape always has both
+        // ends.
+        if stored & SHAPE_END_STORED == 0 || points.len() < 2 {
             let chain_end = if self.against_chain() {
                 source
             } else {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use routing::ch::Contracted;
-use routing::tile::{HEADER_LEN, Tile, reseal};
+use routing::tile::{HEADER_LEN, Tile, reseal, wrap_archive};
 
 /// Mutations per target, spread over its corpus (which the fuzzer grows).
 const MUTATIONS: usize = 20_000;
@@ -31,6 +31,12 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
             (path, bytes)
         })
         .collect()
+}
+
+/// The seeds made by `fuzz/seeds/tile_seeds.py`, as opposed to what the fuzzer added.
+fn is_seed(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    name.starts_with("file-") || name.starts_with("archive-")
 }
 
 /// One random edit: flipped bits, a byte set to an extreme, a run of bytes overwritten
@@ -85,29 +91,35 @@ fn walk_tile(tile: &Tile) {
 fn mutated_tiles_are_refused_or_safe() {
     let mut rng = StdRng::seed_from_u64(17);
     let (mut accepted, mut refused) = (0, 0);
-    // Inputs whose first byte is even are a whole tile file after it (the `tile` target's
-    // even mode; the seeds are `file-*`). Any may be refused; the seeds decode.
+    // As the `tile` target reads its input: after an even first byte, a whole tile file;
+    // after an odd one, an rkyv archive to wrap in a valid header. Inputs the fuzzer added
+    // may be refused; the seeds (`file-*`, `archive-*`) decode.
     let files: Vec<_> = corpus("tile")
         .into_iter()
-        .filter(|(_, input)| input.first().is_some_and(|mode| mode % 2 == 0))
+        .filter_map(|(path, input)| {
+            let (&mode, rest) = input.split_first()?;
+            let file = if mode % 2 == 0 {
+                rest.to_vec()
+            } else {
+                match wrap_archive(rest) {
+                    Some(file) => file,
+                    None => {
+                        assert!(!is_seed(&path), "{}: a seed must decode", path.display());
+                        return None;
+                    }
+                }
+            };
+            Some((path, file))
+        })
         .collect();
     let rounds = MUTATIONS / files.len().max(1) + 1;
     let mut seeds = 0;
-    for (path, input) in &files {
-        let file = &input[1..];
+    for (path, file) in &files {
         if let Ok(tile) = Tile::decode(file) {
             walk_tile(&tile);
             seeds += 1;
         } else {
-            assert!(
-                !path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("file-"),
-                "{}: a seed must decode",
-                path.display()
-            );
+            assert!(!is_seed(path), "{}: a seed must decode", path.display());
         }
         for _ in 0..rounds {
             // Past the header, with the CRC made to match, so that the content checks run;
