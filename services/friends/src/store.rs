@@ -57,13 +57,7 @@ pub async fn user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
         .bind(id)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|row| {
-        Ok(User {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(user_from).transpose()
 }
 
 /// Whether `a` and `b` are friends now.
@@ -89,14 +83,15 @@ pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>, sqlx::Error> {
 /// Runs a query of `(id, name)` rows with one parameter.
 async fn users(db: &Db, sql: &str, param: i64) -> Result<Vec<User>, sqlx::Error> {
     let rows = sqlx::query(sql).bind(param).fetch_all(&db.pool).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(User {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-            })
-        })
-        .collect()
+    rows.iter().map(user_from).collect()
+}
+
+/// A row with the columns `id` and `name`.
+fn user_from(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+    })
 }
 
 pub async fn friend_ids(db: &Db, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
@@ -212,13 +207,7 @@ pub async fn pending_request(db: &Db, from: i64, to: i64) -> Result<Option<User>
     .bind(to)
     .fetch_optional(&db.pool)
     .await?;
-    row.map(|row| {
-        Ok(User {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(user_from).transpose()
 }
 
 /// Requests waiting for `user_id` (`incoming`) and sent by them (`outgoing`), oldest first.

@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures::SinkExt;
 use geo_core::{Cell, LatLon, haversine_m};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::locations::CachedLocation;
@@ -19,6 +18,15 @@ use crate::pubsub::{
 };
 use crate::service::{FriendsState, UserSlot};
 use crate::store::{self, HistoryPoint, HistoryRow};
+
+mod frames;
+mod pacer;
+
+pub use frames::decode_client_bytes_for_fuzzing;
+use frames::{ClientFrame, FriendView, ServerFrame, parse_frame};
+#[cfg(test)]
+use pacer::WRITE_FRAMES;
+use pacer::{Write, WritePacer};
 
 /// Longest text frame we parse; larger ones get an error frame (the transport closes the
 /// connection with 1009 only beyond [`MAX_MESSAGE_BYTES`]).
@@ -43,111 +51,6 @@ const PERSON_TIME_STEP_S: f64 = 60.0;
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Least time between two attempts to reload the friend list after a failed one.
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
-
-/// What a client sends.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientFrame {
-    Init {
-        latitude: f64,
-        longitude: f64,
-        timestamp: Option<f64>,
-        /// Opt in to "nearby random person".
-        #[serde(default)]
-        nearby_random: bool,
-    },
-    Location {
-        latitude: f64,
-        longitude: f64,
-        timestamp: Option<f64>,
-    },
-    Subscribe {
-        friend_id: i64,
-    },
-    Unsubscribe {
-        friend_id: i64,
-    },
-}
-
-/// A friend as the client sees it.
-#[derive(Debug, Serialize)]
-struct FriendView {
-    user_id: i64,
-    latitude: f64,
-    longitude: f64,
-    distance_m: f64,
-    timestamp: f64,
-}
-
-/// What the server sends.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerFrame {
-    NearbyFriends {
-        friends: Vec<FriendView>,
-    },
-    FriendLocation(FriendView),
-    FriendLeft {
-        user_id: i64,
-    },
-    /// `user_id` asks to be the client's friend.
-    FriendRequest {
-        user_id: i64,
-        name: String,
-    },
-    /// The client and `user_id` are friends now; the server has subscribed to them.
-    FriendAdded {
-        user_id: i64,
-        name: String,
-    },
-    /// An opted-in stranger nearby: an anonymous session that rotates, never a user id, at
-    /// a position rounded to about 100 m and a time rounded to the minute.
-    NearbyPerson {
-        session: String,
-        latitude: f64,
-        longitude: f64,
-        distance_m: f64,
-        timestamp: f64,
-    },
-    Error {
-        status: u16,
-        detail: String,
-    },
-    /// A WebSocket ping (not JSON): it travels with the frames so that it waits behind
-    /// them and a client that does not read cannot answer it.
-    #[serde(skip)]
-    Ping,
-}
-
-impl ServerFrame {
-    fn error(status: u16, detail: impl Into<String>) -> ServerFrame {
-        ServerFrame::Error {
-            status,
-            detail: detail.into(),
-        }
-    }
-
-    fn to_message(&self) -> Message {
-        match self {
-            ServerFrame::Ping => Message::Ping(Default::default()),
-            frame => Message::Text(Utf8Bytes::from(
-                serde_json::to_string(frame).expect("frames serialise"),
-            )),
-        }
-    }
-
-    /// Removes `user`'s location from the frame; `false` when nothing is left to send.
-    fn forget(&mut self, user: i64) -> bool {
-        match self {
-            ServerFrame::FriendLocation(view) => view.user_id != user,
-            ServerFrame::NearbyFriends { friends } => {
-                friends.retain(|f| f.user_id != user);
-                true
-            }
-            _ => true,
-        }
-    }
-}
 
 /// What a connection knows of one friend: one map entry, so that an event costs one lookup.
 #[derive(Debug, Default)]
@@ -565,73 +468,6 @@ async fn write(
                 if control.revokes(&carried) {
                     return Sent::Revoked;
                 }
-            }
-        }
-    }
-}
-
-/// Frames a write may carry before it goes out regardless of the gap.
-const WRITE_FRAMES: usize = 128;
-
-/// When the frames waiting for a connection are written: at most one write per `gap`, except
-/// for replies to the client's own frames, which go at once.
-struct WritePacer {
-    gap: Duration,
-    last: Option<Instant>,
-    /// A write is scheduled for then.
-    scheduled: Option<Instant>,
-    reply: bool,
-}
-
-enum Write {
-    Now,
-    /// Arm the write timer for then.
-    At(Instant),
-    /// The timer is already armed.
-    Pending,
-}
-
-impl WritePacer {
-    fn new(gap: Duration) -> WritePacer {
-        WritePacer {
-            gap,
-            last: None,
-            scheduled: None,
-            reply: false,
-        }
-    }
-
-    /// The client is waiting for an answer to its own frame.
-    fn reply(&mut self) {
-        self.reply = true;
-    }
-
-    fn waiting(&self) -> bool {
-        self.scheduled.is_some()
-    }
-
-    /// The scheduled write's time has come.
-    fn due(&mut self) {
-        self.scheduled = None;
-        self.last = None;
-    }
-
-    /// What to do with `frames` waiting frames; `Now` means the caller writes them now.
-    fn next(&mut self, frames: usize) -> Write {
-        let now = Instant::now();
-        let reply = std::mem::take(&mut self.reply);
-        let free = self.last.is_none_or(|last| now >= last + self.gap);
-        if free || reply || frames >= WRITE_FRAMES {
-            self.last = Some(now);
-            self.scheduled = None;
-            return Write::Now;
-        }
-        match self.scheduled {
-            Some(_) => Write::Pending,
-            None => {
-                let at = self.last.map_or(now, |last| last + self.gap);
-                self.scheduled = Some(at);
-                Write::At(at)
             }
         }
     }
@@ -1262,72 +1098,6 @@ impl Connection {
         }
         self.leave_cells().await;
     }
-}
-
-/// Decodes `bytes` as a client's side of an upgraded connection, the way the server does
-/// (tungstenite in the server role, this service's buffer and size limits), then parses and
-/// checks every text message as [`Connection::on_text`] would, and maps every read error
-/// to its close ([`read_failure`]'s codes). Returns the number of frames accepted. For the
-/// `ws_frames` fuzz target: whatever the bytes, this must not panic or allocate past the
-/// limits.
-pub fn decode_client_bytes_for_fuzzing(bytes: &[u8]) -> usize {
-    use tungstenite::protocol::{Role, WebSocket as RawSocket, WebSocketConfig};
-    /// Reads the fuzz input; what the server writes back (pongs, closes) goes nowhere.
-    struct Wire<'a>(std::io::Cursor<&'a [u8]>);
-    impl std::io::Read for Wire<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.0.read(buf)
-        }
-    }
-    impl std::io::Write for Wire<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    let mut socket = RawSocket::from_raw_socket(
-        Wire(std::io::Cursor::new(bytes)),
-        Role::Server,
-        Some(config),
-    );
-    let mut accepted = 0;
-    loop {
-        match socket.read() {
-            Ok(tungstenite::Message::Text(text)) => {
-                let checked = match parse_frame(&text) {
-                    Ok(ClientFrame::Init {
-                        latitude,
-                        longitude,
-                        timestamp,
-                        ..
-                    })
-                    | Ok(ClientFrame::Location {
-                        latitude,
-                        longitude,
-                        timestamp,
-                    }) => validate_fix(latitude, longitude, timestamp).is_ok(),
-                    Ok(_) => true,
-                    Err(_) => false,
-                };
-                accepted += usize::from(checked && text.len() <= MAX_FRAME_TEXT);
-            }
-            Ok(_) => {}
-            Err(err) => {
-                let _ = read_failure(0, axum::Error::new(err));
-                return accepted;
-            }
-        }
-    }
-}
-
-fn parse_frame(text: &str) -> Result<ClientFrame, serde_json::Error> {
-    serde_json::from_str::<ClientFrame>(text)
 }
 
 #[cfg(test)]

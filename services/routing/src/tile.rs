@@ -22,7 +22,7 @@
 //! bounds every count and index by the columns, so a crafted tile with a valid CRC is an
 //! error, never a huge allocation, a panic or an endless loop.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use rkyv::util::AlignedVec;
 use yoke::Yoke;
@@ -30,6 +30,16 @@ use yoke::Yoke;
 use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::{Mode, ModeMask};
 use crate::tags::RoadClass;
+
+mod file;
+mod shape;
+
+use file::{checksum, inflate, le_u32};
+pub use file::{reseal, wrap_archive};
+use shape::get_varint;
+#[cfg(test)]
+use shape::put_varint;
+pub use shape::{decode_shape, encode_shape, tile_origin_e7};
 
 pub const MAGIC: [u8; 4] = *b"GSRT";
 /// Bumped on any change to [`TileData`] or the header; readers refuse other versions.
@@ -185,51 +195,6 @@ impl TileData {
     }
 }
 
-/// The CRC a tile of format `version` stores: from format 2 on, over the header's fields
-/// too, so that a flipped length or id is caught as corruption.
-fn checksum(version: u16, header: &[u8], payload: &[u8]) -> u32 {
-    let mut crc = crc32fast::Hasher::new();
-    if version >= 2 {
-        crc.update(&header[..CHECKED_HEADER_LEN]);
-    }
-    crc.update(payload);
-    crc.finalize()
-}
-
-/// Makes the CRC stored in a current-format tile file (`tile`) match its header fields and
-/// payload, so that harnesses which edit tiles on purpose (the fuzz targets, the mutation
-/// tests) reach the checks behind the CRC. Shorter than a header: left as it is.
-pub fn reseal(tile: &mut [u8]) {
-    if tile.len() < HEADER_LEN {
-        return;
-    }
-    let crc = checksum(FORMAT_VERSION, &tile[..HEADER_LEN], &tile[HEADER_LEN..]);
-    tile[CHECKED_HEADER_LEN..CHECKED_HEADER_LEN + 4].copy_from_slice(&crc.to_le_bytes());
-}
-
-/// A tile file around `archive` (an rkyv `TileData`), stored uncompressed, with the level
-/// and id its content names and a valid CRC: what someone who can write to the tile store
-/// could craft. For harnesses (the fuzz targets, the mutation tests) that edit archives;
-/// `None` when `archive` is not one.
-pub fn wrap_archive(archive: &[u8]) -> Option<Vec<u8>> {
-    let mut aligned = AlignedVec::<16>::new();
-    aligned.extend_from_slice(archive);
-    let data = rkyv::access::<ArchivedTileData, rkyv::rancor::Error>(&aligned).ok()?;
-    let len = u32::try_from(archive.len()).ok()?;
-    let mut out = Vec::with_capacity(HEADER_LEN + archive.len());
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.push(data.level);
-    out.push(0);
-    out.extend_from_slice(&data.tile_id.to_native().to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&[0; 12]);
-    out.extend_from_slice(archive);
-    reseal(&mut out);
-    Some(out)
-}
-
 /// A loaded tile: the validated archive, read in place.
 pub struct Tile {
     archive: Yoke<&'static ArchivedTileData, Box<AlignedVec>>,
@@ -249,35 +214,6 @@ impl std::fmt::Debug for Tile {
             .field("bytes", &self.stored_bytes)
             .finish()
     }
-}
-
-fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
-}
-
-/// Inflates `payload` into an aligned buffer of exactly `declared` bytes. The declared
-/// length is only believed as far as the payload bears it out: it must be reachable at
-/// deflate's best ratio, the buffer grows with what actually inflates, and one byte past it
-/// is an error, so a lying header can neither reserve gigabytes nor inflate a bomb.
-fn inflate(payload: &[u8], declared: usize) -> Result<AlignedVec<16>, TileError> {
-    if declared > payload.len().saturating_mul(MAX_INFLATE_RATIO) {
-        return Err(TileError::Inflation {
-            declared,
-            stored: payload.len(),
-        });
-    }
-    let mut archive = AlignedVec::<16>::with_capacity(
-        declared.min(payload.len().saturating_mul(INITIAL_INFLATE_RATIO)),
-    );
-    let mut limited = flate2::read::DeflateDecoder::new(payload).take(declared as u64 + 1);
-    std::io::copy(&mut limited, &mut archive).map_err(TileError::Inflate)?;
-    if archive.len() != declared {
-        return Err(TileError::ArchiveLength {
-            declared,
-            actual: archive.len(),
-        });
-    }
-    Ok(archive)
 }
 
 impl Tile {
@@ -732,78 +668,6 @@ impl<'a> EdgeRef<'a> {
         }
         points
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    while let Some(&b) = bytes.get(*at) {
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 || shift >= 63 {
-            break;
-        }
-        shift += 7;
-    }
-    v
-}
-
-/// The south-west corner of a tile in 1e-7 degrees: node coordinates are stored relative
-/// to it, so they need fewer significant bytes.
-pub fn tile_origin_e7(level: Level, id: u32) -> (i32, i32) {
-    let ((south, west), _) = level.tile_bounds(id);
-    (
-        (south * 1e7).round().clamp(-9e8, 9e8) as i32,
-        (west * 1e7).round().clamp(-1.8e9, 1.8e9) as i32,
-    )
-}
-
-/// Appends a shape (the caller records the offset before).
-pub fn encode_shape(out: &mut Vec<u8>, points: &[(i32, i32)], origin: (i32, i32)) {
-    let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
-    for &(a, b) in points {
-        put_varint(out, zigzag(i64::from(a) - lat));
-        put_varint(out, zigzag(i64::from(b) - lon));
-        (lat, lon) = (i64::from(a), i64::from(b));
-    }
-}
-
-/// Reads `points` points of a shape written by [`encode_shape`]. Never more than the bytes
-/// hold (a point takes at least two), and every point inside the world: a corrupt shape
-/// gives wrong points, never a panic or a huge allocation.
-pub fn decode_shape(bytes: &[u8], points: usize, origin: (i32, i32)) -> Vec<(i32, i32)> {
-    let mut at = 0;
-    let (mut lat, mut lon) = (i64::from(origin.0), i64::from(origin.1));
-    let mut out = Vec::with_capacity(points.min(bytes.len() / 2));
-    for _ in 0..points {
-        if at >= bytes.len() {
-            break;
-        }
-        lat = lat
-            .saturating_add(unzigzag(get_varint(bytes, &mut at)))
-            .clamp(-MAX_LAT_E7, MAX_LAT_E7);
-        lon = lon
-            .saturating_add(unzigzag(get_varint(bytes, &mut at)))
-            .clamp(-MAX_LON_E7, MAX_LON_E7);
-        out.push((lat as i32, lon as i32));
-    }
-    out
 }
 
 #[cfg(test)]
