@@ -91,6 +91,10 @@ both_backends!(
 
 /// Every bad request gets the right 4xx problem document, changes nothing, and the service
 /// stays up.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of bad inputs, one after another"
+)]
 async fn bad_input_is_rejected(backend: Backend) {
     let app = spawn_app(backend).await;
     let owner = app.token(20);

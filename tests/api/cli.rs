@@ -140,3 +140,43 @@ fn server_settings_parse() {
     let help = Cli::try_parse_from(["geostack", "serve", "--help"]).unwrap_err();
     assert!(help.to_string().contains("TILE_CACHE_BYTES"));
 }
+
+/// Every variable `serve` reads is in README's configuration reference and in `.env.example`,
+/// and docker-compose.yml refuses to start without a real `JWT_SECRET`.
+#[test]
+fn every_setting_is_documented_and_listed_in_env_example() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).expect(name);
+    let (readme, example, compose) = (
+        read("README.md"),
+        read(".env.example"),
+        read("docker-compose.yml"),
+    );
+    let help = Cli::try_parse_from(["geostack", "serve", "--help"])
+        .unwrap_err()
+        .to_string();
+    let vars: Vec<&str> = help
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .collect();
+    assert!(vars.len() > 40, "{vars:?}");
+    for var in vars {
+        assert!(
+            readme.contains(&format!("`{var}`")),
+            "{var} is not in README.md"
+        );
+        assert!(
+            example.contains(&format!("#{var}=")) || example.contains(&format!("\n{var}=")),
+            "{var} is not in .env.example"
+        );
+    }
+    assert!(
+        compose.contains("JWT_SECRET: ${JWT_SECRET:?"),
+        "docker-compose.yml must require JWT_SECRET"
+    );
+    assert!(
+        !compose.contains("placeholder"),
+        "a placeholder secret in docker-compose.yml"
+    );
+}

@@ -573,6 +573,7 @@ async fn wait_for_history(app: &TestApp, user: i64, n: usize) -> Vec<Value> {
     }
 }
 
+#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 async fn rest_endpoints(backend: Backend) {
     let app = spawn_app_with(backend, friends_options()).await;
     // Users: admin only, names checked.

@@ -5,20 +5,19 @@
 //! `scripts/test.sh`; the machine's default servers are tried otherwise). A missing server
 //! fails the test: nothing is skipped silently.
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use friends::FriendsConfig;
-use friends::discovery::Etcd;
 use geostack::app::{App, ServerConfig, Service};
 use kit::config::CommonConfig;
 use navigation::NavigationConfig;
 use proximity::{ProximityConfig, SearchEngine};
 use rand::Rng;
 use serde_json::Value;
+// The throwaway servers and databases live in the dev-only `testkit` crate, shared with the
+// crates' own tests and the benchmarks.
+pub use testkit::postgres::fresh_database as fresh_postgres_database;
+pub use testkit::{EtcdServer, RedisServer, free_port, test_database_url, test_redis_url};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -46,15 +45,6 @@ macro_rules! both_backends {
     };
 }
 
-pub fn test_database_url() -> String {
-    std::env::var("GEO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn test_redis_url() -> String {
-    std::env::var("GEO_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 /// Options for one spawned app.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -75,6 +65,8 @@ pub struct Options {
     /// `SOCKET_SEND_BUFFER_BYTES`: a small one makes a client that stops reading block the
     /// server's writes at once (loopback autotuning grows it to megabytes).
     pub send_buffer_bytes: usize,
+    /// `CORS_ALLOWED_ORIGINS` (off by default, as in production).
+    pub cors_allowed_origins: kit::edge::CorsOrigins,
 }
 
 impl Default for Options {
@@ -90,6 +82,7 @@ impl Default for Options {
             friends: None,
             cache_prefix: None,
             send_buffer_bytes: 0,
+            cors_allowed_origins: kit::edge::CorsOrigins::Off,
         }
     }
 }
@@ -104,40 +97,19 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// A fresh PostgreSQL database on the test server; returns its URL.
-pub async fn fresh_postgres_database(admin_url: &str) -> String {
-    let name = format!("geo_test_{}", rand::rng().random::<u64>());
-    let mut conn = {
-        use sqlx::Connection;
-        sqlx::PgConnection::connect(admin_url).await.unwrap_or_else(|err| {
-            panic!(
-                "cannot reach PostgreSQL at {admin_url} ({err}); run the suite with ./scripts/test.sh, \
-                 which starts one"
-            )
-        })
-    };
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => panic!("GEO_TEST_DATABASE_URL must name a database"),
-    }
-}
-
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, Options::default()).await
 }
 
 pub async fn spawn_app_with(backend: Backend, options: Options) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        kit::telemetry::init_tracing("text");
+        kit::telemetry::init_tracing(kit::config::LogFormat::Text);
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let mut common = CommonConfig::embedded(dir.path().to_path_buf());
     common.jwt_secret = Some("test-secret".into());
     common.socket_send_buffer_bytes = options.send_buffer_bytes;
+    common.cors_allowed_origins = options.cors_allowed_origins.clone();
     common.cache_prefix = options
         .cache_prefix
         .clone()
@@ -315,150 +287,4 @@ pub fn assert_problem(reply: &Reply, status: u16, context: &str) {
         reply.body["detail"].as_str().is_some_and(|t| !t.is_empty()),
         "{context}: detail"
     );
-}
-
-/// A free TCP port on 127.0.0.1 (racy by nature; good enough for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A throwaway redis-server on `port`, killed on drop (never the machine's shared one).
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl RedisServer {
-    pub fn start(port: u16) -> RedisServer {
-        let binary =
-            std::env::var("GEO_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let child = Command::new(&binary)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {binary} ({e}); run ./scripts/test.sh"));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        RedisServer { child, port }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Thaws a paused server (SIGCONT).
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill {signal} redis-server failed");
-    }
-
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// One etcd process; killed on drop. Its data directory belongs to the test, so a new process
-/// can take over the same data (a restart).
-pub struct EtcdServer {
-    child: Child,
-    log: PathBuf,
-}
-
-impl EtcdServer {
-    /// Starts etcd on `dir/data`, logging to `dir/<name>.log`, and waits until it answers.
-    pub async fn start(dir: &Path, name: &str, client_port: u16, peer_port: u16) -> EtcdServer {
-        let binary = std::env::var("GEO_TEST_ETCD").unwrap_or_else(|_| "etcd".into());
-        let client = format!("http://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
-        let log = dir.join(format!("{name}.log"));
-        let mut command = Command::new(&binary);
-        command
-            .arg("--name=default")
-            .arg(format!("--data-dir={}", dir.join("data").display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--listen-peer-urls={peer}"))
-            .arg(format!("--initial-advertise-peer-urls={peer}"))
-            .arg(format!("--initial-cluster=default={peer}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap());
-        // etcd also takes its flags from ETCD_* variables and refuses to start when one
-        // duplicates a flag given here.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("ETCD_") {
-                command.env_remove(name);
-            }
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {binary} ({e}); run ./scripts/test.sh"));
-        let mut server = EtcdServer { child, log };
-
-        let etcd = Etcd::new(&client).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Err(error) = etcd.get("/ready").await {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("etcd exited ({status}):\n{}", server.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "etcd did not answer on {client} ({error:#}):\n{}",
-                server.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        server
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for EtcdServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

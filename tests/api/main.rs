@@ -6,6 +6,7 @@ mod businesses;
 mod cli;
 mod dataset;
 mod discovery;
+mod edge;
 mod faults;
 mod friends;
 mod friends_ring;

@@ -6,6 +6,7 @@
 //! the radius. Channels live in process, or on Redis servers spread by a consistent-hash
 //! [`ring`] whose membership may come from etcd ([`discovery`]).
 
+pub mod bulk;
 pub mod config;
 pub mod discovery;
 pub mod history;

@@ -7,26 +7,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use futures::SinkExt;
+use axum::extract::ws::{Message, close_code};
+use futures::StreamExt;
 use geo_core::{Cell, LatLon, haversine_m};
 use tokio::time::Instant;
 
 use crate::locations::CachedLocation;
-use crate::pubsub::{
-    ConnId, Control, Event, Inbox, Pending, cell_channel, notice_channel, user_channel,
-};
+use crate::pubsub::{ConnId, Control, Event, Inbox, Pending, notice_channel, user_channel};
 use crate::service::{FriendsState, UserSlot};
 use crate::store::{self, HistoryPoint, HistoryRow};
 
 mod frames;
+mod friend_set;
 mod pacer;
+mod random;
+mod socket;
 
 pub use frames::decode_client_bytes_for_fuzzing;
 use frames::{ClientFrame, FriendView, ServerFrame, parse_frame};
+use friend_set::{Friends, Heard, near, round_dm};
 #[cfg(test)]
 use pacer::WRITE_FRAMES;
 use pacer::{Write, WritePacer};
+use random::RandomState;
+pub use socket::Socket;
+use socket::{Sent, close, far_future, read_failure, write};
 
 /// Longest text frame we parse; larger ones get an error frame (the transport closes the
 /// connection with 1009 only beyond [`MAX_MESSAGE_BYTES`]).
@@ -51,137 +56,6 @@ const PERSON_TIME_STEP_S: f64 = 60.0;
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Least time between two attempts to reload the friend list after a failed one.
 const RESYNC_RETRY: Duration = Duration::from_secs(1);
-
-/// What a connection knows of one friend: one map entry, so that an event costs one lookup.
-#[derive(Debug, Default)]
-struct Friend {
-    /// The last fix heard, until it is older than the inactivity timeout.
-    heard: Option<Heard>,
-    /// The client was last told this friend is within the radius (and not told otherwise
-    /// since); only ever set while `heard` is.
-    shown: bool,
-}
-
-impl Friend {
-    /// Records whether the client shows this friend now (`view` within the radius, or not)
-    /// and pushes what tells it: the view when it is `news` (a fresh fix) or newly in range,
-    /// `friend_left` when the friend just left the range. `true` when a view was pushed.
-    fn show(
-        &mut self,
-        id: i64,
-        view: Option<FriendView>,
-        news: bool,
-        out: &mut Vec<ServerFrame>,
-    ) -> bool {
-        let was_shown = std::mem::replace(&mut self.shown, view.is_some());
-        match view {
-            Some(view) if news || !was_shown => {
-                out.push(ServerFrame::FriendLocation(view));
-                true
-            }
-            None if was_shown => {
-                out.push(ServerFrame::FriendLeft { user_id: id });
-                false
-            }
-            _ => false,
-        }
-    }
-}
-
-/// A connection's friends, sorted by id. With a few dozen entries a binary search costs
-/// about what hashing does, and the memory is the entries alone: a hash map rounds up to a
-/// power of two of buckets (32 for 20 friends), and friend state is most of what an idle
-/// connection holds.
-#[derive(Debug, Default)]
-struct Friends(Vec<(i64, Friend)>);
-
-impl Friends {
-    fn new(ids: &[i64]) -> Friends {
-        let mut entries: Vec<(i64, Friend)> =
-            ids.iter().map(|&id| (id, Friend::default())).collect();
-        entries.sort_unstable_by_key(|entry| entry.0);
-        entries.dedup_by_key(|entry| entry.0);
-        entries.shrink_to_fit();
-        Friends(entries)
-    }
-
-    fn find(&self, id: i64) -> Result<usize, usize> {
-        self.0.binary_search_by_key(&id, |entry| entry.0)
-    }
-
-    fn contains(&self, id: i64) -> bool {
-        self.find(id).is_ok()
-    }
-
-    fn get_mut(&mut self, id: i64) -> Option<&mut Friend> {
-        let at = self.find(id).ok()?;
-        Some(&mut self.0[at].1)
-    }
-
-    /// Adds `id` (nothing heard yet) unless it is there.
-    fn insert(&mut self, id: i64) {
-        if let Err(at) = self.find(id) {
-            self.0.insert(at, (id, Friend::default()));
-        }
-    }
-
-    fn remove(&mut self, id: i64) -> Option<Friend> {
-        let at = self.find(id).ok()?;
-        Some(self.0.remove(at).1)
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (i64, &mut Friend)> {
-        self.0.iter_mut().map(|(id, friend)| (*id, friend))
-    }
-
-    fn ids(&self) -> impl Iterator<Item = i64> + '_ {
-        self.0.iter().map(|(id, _)| *id)
-    }
-
-    fn into_ids(self) -> impl Iterator<Item = i64> {
-        self.0.into_iter().map(|(id, _)| id)
-    }
-}
-
-/// The last fix heard from a friend.
-#[derive(Debug, Clone, Copy)]
-struct Heard {
-    at: LatLon,
-    timestamp: f64,
-    /// When it was written, on our clock (inactivity runs from here).
-    seen: Instant,
-}
-
-impl Heard {
-    /// A cached fix as if heard when it was written; `None` once it is older than `ttl`.
-    fn from_cache(location: &CachedLocation, now_ms: i64, ttl: Duration) -> Option<Heard> {
-        let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
-        (age < ttl).then(|| Heard {
-            at: LatLon {
-                lat: location.latitude,
-                lon: location.longitude,
-            },
-            timestamp: location.timestamp,
-            seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
-        })
-    }
-}
-
-/// "Nearby random person" membership.
-struct RandomState {
-    session: u64,
-    /// When the session was drawn.
-    since: Instant,
-    cell: Cell,
-    channels: Vec<String>,
-}
-
-impl RandomState {
-    fn new_session(&mut self) {
-        self.session = rand::random();
-        self.since = Instant::now();
-    }
-}
 
 struct Connection {
     state: FriendsState,
@@ -218,7 +92,7 @@ enum Ending {
 
 /// Runs a connection until the client leaves or the server drains. `slot` holds the user's
 /// place under the per-user connection cap until the connection ends.
-pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot: UserSlot) {
+pub async fn run(state: FriendsState, mut socket: impl Socket, user_id: i64, slot: UserSlot) {
     state.connection_opened();
     let (inbox, mut events) = Inbox::new(user_id, INBOX);
     let control = inbox.control().clone();
@@ -281,7 +155,7 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot:
             person_timer.as_mut().reset(at);
         }
         tokio::select! {
-            frame = socket.recv() => {
+            frame = socket.next() => {
                 last_read = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -379,107 +253,6 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot:
     state.connection_closed();
 }
 
-/// The close that answers a failed read: 1009 for a message over the size limit, 1007 for
-/// text that is not UTF-8 (RFC 6455, 7.4.1); anything else means the transport is gone.
-fn read_failure(user_id: i64, err: axum::Error) -> Ending {
-    use tungstenite::error::{CapacityError, Error};
-    let inner = err.into_inner();
-    match inner.downcast_ref::<Error>() {
-        Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => {
-            Ending::Close(close_code::SIZE, "message too large: at most 65536 bytes")
-        }
-        Some(Error::Capacity(_)) => Ending::Close(close_code::SIZE, "frame too large"),
-        Some(Error::Utf8(_)) => Ending::Close(close_code::INVALID, "text frames must be UTF-8"),
-        Some(Error::Protocol(_)) => Ending::Close(close_code::PROTOCOL, "protocol error"),
-        _ => {
-            tracing::debug!(user_id, error = %inner, "websocket read failed");
-            Ending::Gone
-        }
-    }
-}
-
-/// Sends a close frame and gives the client [`CLOSE_LINGER`] to answer it, so that the
-/// frame is read before the TCP connection goes (dropping a socket with unread input makes
-/// the kernel send a reset, which may destroy the close frame on its way).
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
-    let _ = tokio::time::timeout(CLOSE_LINGER, async {
-        if socket.send(frame).await.is_err() {
-            return;
-        }
-        loop {
-            match socket.recv().await {
-                Some(Ok(Message::Close(_))) | None => return,
-                Some(Ok(_)) => {}
-                // What follows a refused frame cannot be parsed; wait out the linger.
-                Some(Err(_)) => std::future::pending::<()>().await,
-            }
-        }
-    })
-    .await;
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
-}
-
-/// How a write ended.
-enum Sent {
-    Done,
-    /// The transport failed.
-    Failed,
-    /// The client did not take the frames within the write timeout.
-    Stalled,
-    /// A friend whose location the write carries was taken away before it completed.
-    Revoked,
-}
-
-/// Writes `out`, giving up when the client does not take it within `timeout`, or when an
-/// unfriend concerning a friend in it arrives first: once `DELETE /v1/friends` has
-/// returned, nothing about that friend may still go out.
-async fn write(
-    socket: &mut WebSocket,
-    out: &mut Vec<ServerFrame>,
-    control: &Control,
-    timeout: Duration,
-) -> Sent {
-    let mut carried: Vec<i64> = Vec::new();
-    for frame in out.iter() {
-        match frame {
-            ServerFrame::FriendLocation(view) => carried.push(view.user_id),
-            ServerFrame::NearbyFriends { friends } => {
-                carried.extend(friends.iter().map(|f| f.user_id))
-            }
-            _ => {}
-        }
-    }
-    let send = send_all(socket, out);
-    tokio::pin!(send);
-    let stall = tokio::time::sleep(timeout);
-    tokio::pin!(stall);
-    loop {
-        tokio::select! {
-            sent = &mut send => return if sent.is_ok() { Sent::Done } else { Sent::Failed },
-            () = &mut stall => return Sent::Stalled,
-            () = control.changed(), if !carried.is_empty() => {
-                if control.revokes(&carried) {
-                    return Sent::Revoked;
-                }
-            }
-        }
-    }
-}
-
-async fn send_all(socket: &mut WebSocket, out: &mut Vec<ServerFrame>) -> Result<(), axum::Error> {
-    for frame in out.drain(..) {
-        socket.feed(frame.to_message()).await?;
-    }
-    socket.flush().await
-}
-
 fn validate_fix(
     latitude: f64,
     longitude: f64,
@@ -503,23 +276,6 @@ fn validate_fix(
         },
         timestamp,
     ))
-}
-
-/// `friend`'s fix as the client sees it, when within `radius_m` of `here`.
-fn near(here: LatLon, radius_m: f64, friend: i64, heard: &Heard) -> Option<FriendView> {
-    let distance = haversine_m(here, heard.at);
-    (distance <= radius_m).then(|| FriendView {
-        user_id: friend,
-        latitude: heard.at.lat,
-        longitude: heard.at.lon,
-        distance_m: round_dm(distance),
-        timestamp: heard.timestamp,
-    })
-}
-
-/// Distances are reported to the decimetre.
-fn round_dm(metres: f64) -> f64 {
-    (metres * 10.0).round() / 10.0
 }
 
 impl Connection {
@@ -740,33 +496,6 @@ impl Connection {
         }
     }
 
-    /// Time until the next "nearby random person" share: a random moment within the
-    /// interval, so that shares do not arrive in step with the user's own updates (which
-    /// friends see, and could match them against).
-    fn person_delay(&self) -> Duration {
-        let interval = self.state.config.nearby_person_interval();
-        interval.mul_f64(0.5 + rand::random::<f64>())
-    }
-
-    /// Shares the user's position with opted-in strangers nearby: rounded to about 100 m,
-    /// time to the minute, under an anonymous session.
-    fn publish_person(&mut self) {
-        let (Some(random), Some((at, timestamp))) = (&mut self.random, self.here) else {
-            return;
-        };
-        if random.since.elapsed() >= SESSION_LIFETIME {
-            random.new_session();
-        }
-        let event = Event::Person {
-            session: random.session,
-            latitude: (at.lat * 1000.0).round() / 1000.0,
-            longitude: (at.lon * 1000.0).round() / 1000.0,
-            timestamp: (timestamp / PERSON_TIME_STEP_S).floor() * PERSON_TIME_STEP_S,
-        };
-        let channel = cell_channel(&self.state.prefix, &random.cell.to_string());
-        let _ = self.state.pubsub.publish(&channel, &event);
-    }
-
     async fn subscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         if self.here.is_none() {
             return out.push(ServerFrame::error(400, "send init before subscribe"));
@@ -933,14 +662,6 @@ impl Connection {
         }
     }
 
-    /// A friendship changed: an anonymous session an ex-friend may have linked to this user
-    /// ends.
-    fn rotate_session(&mut self) {
-        if let Some(random) = &mut self.random {
-            random.new_session();
-        }
-    }
-
     fn on_event(&mut self, event: Event, now: Instant, out: &mut Vec<ServerFrame>) {
         match event {
             Event::Location {
@@ -1059,38 +780,6 @@ impl Connection {
         self.deadline = deadline;
     }
 
-    /// Joins the cell of `at` and its neighbours under a new anonymous session: a session
-    /// never spans two cells, so it cannot be followed across town.
-    async fn join_cells(&mut self, at: LatLon) {
-        let cell = Cell::containing(at, CELL_LEN);
-        let mut cells = vec![cell];
-        cells.extend(cell.neighbours());
-        let channels: Vec<String> = cells
-            .iter()
-            .map(|c| cell_channel(&self.state.prefix, &c.to_string()))
-            .collect();
-        for channel in &channels {
-            self.state
-                .pubsub
-                .subscribe(channel, self.id, &self.inbox)
-                .await;
-        }
-        self.random = Some(RandomState {
-            session: rand::random(),
-            since: Instant::now(),
-            cell,
-            channels,
-        });
-    }
-
-    async fn leave_cells(&mut self) {
-        if let Some(random) = &self.random {
-            for channel in &random.channels {
-                self.state.pubsub.unsubscribe(channel, self.id).await;
-            }
-        }
-    }
-
     async fn leave(&mut self) {
         for friend in std::mem::take(&mut self.friends).into_ids() {
             let channel = self.channel(friend);
@@ -1103,6 +792,188 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The connection handler on an in-memory socket: the whole exchange (init, a friend's
+    /// move, a stranger who hears nothing, a refused frame, leaving) without TCP or HTTP.
+    mod in_memory {
+        use std::pin::Pin;
+        use std::task::{Context, Poll};
+
+        use futures::channel::mpsc;
+        use futures::{Sink, Stream, StreamExt};
+        use serde_json::Value;
+
+        use super::*;
+
+        /// The server's end: what the client sent comes in, what the server writes goes out.
+        struct Duplex {
+            incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+            outgoing: mpsc::UnboundedSender<Message>,
+        }
+
+        impl Stream for Duplex {
+            type Item = Result<Message, axum::Error>;
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Self::Item>> {
+                self.incoming.poll_next_unpin(cx)
+            }
+        }
+
+        impl Sink<Message> for Duplex {
+            type Error = axum::Error;
+            fn poll_ready(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Result<(), axum::Error>> {
+                Pin::new(&mut self.outgoing)
+                    .poll_ready(cx)
+                    .map_err(axum::Error::new)
+            }
+            fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), axum::Error> {
+                Pin::new(&mut self.outgoing)
+                    .start_send(item)
+                    .map_err(axum::Error::new)
+            }
+            fn poll_flush(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Result<(), axum::Error>> {
+                Pin::new(&mut self.outgoing)
+                    .poll_flush(cx)
+                    .map_err(axum::Error::new)
+            }
+            fn poll_close(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Result<(), axum::Error>> {
+                Pin::new(&mut self.outgoing)
+                    .poll_close(cx)
+                    .map_err(axum::Error::new)
+            }
+        }
+
+        /// The client's end of one connection.
+        struct Client {
+            send: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+            frames: mpsc::UnboundedReceiver<Message>,
+            task: tokio::task::JoinHandle<()>,
+        }
+
+        impl Client {
+            fn connect(state: &FriendsState, user_id: i64) -> Client {
+                let (send, incoming) = mpsc::unbounded();
+                let (outgoing, frames) = mpsc::unbounded();
+                let slot = state.user_slot(user_id).expect("a slot");
+                let task = tokio::spawn(run(
+                    state.clone(),
+                    Duplex { incoming, outgoing },
+                    user_id,
+                    slot,
+                ));
+                Client { send, frames, task }
+            }
+
+            fn say(&self, frame: Value) {
+                self.send
+                    .unbounded_send(Ok(Message::text(frame.to_string())))
+                    .expect("the connection is open");
+            }
+
+            /// The next JSON frame of `kind` (others, pings included, are skipped).
+            async fn next(&mut self, kind: &str) -> Value {
+                let wait = async {
+                    loop {
+                        match self.frames.next().await.expect("the connection is open") {
+                            Message::Text(text) => {
+                                let frame: Value = serde_json::from_str(&text).unwrap();
+                                if frame["type"] == kind {
+                                    return frame;
+                                }
+                            }
+                            _ => continue,
+                        }
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(5), wait)
+                    .await
+                    .unwrap_or_else(|_| panic!("no {kind} frame within 5 s"))
+            }
+
+            /// Every JSON frame already written.
+            fn written(&mut self) -> Vec<Value> {
+                let mut out = Vec::new();
+                while let Ok(message) = self.frames.try_recv() {
+                    if let Message::Text(text) = message {
+                        out.push(serde_json::from_str(&text).unwrap());
+                    }
+                }
+                out
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_connection_runs_on_any_frame_stream_and_sink() {
+            let dir = tempfile::tempdir().unwrap();
+            let mut common = kit::config::CommonConfig::embedded(dir.path().to_path_buf());
+            common.jwt_secret = Some("in-memory".into());
+            let backends = kit::Backends::connect(common).await.unwrap();
+            let config = crate::FriendsConfig {
+                location_min_interval_ms: 0,
+                ws_write_gap_ms: 0,
+                ..crate::FriendsConfig::default()
+            };
+            let state = FriendsState::build(backends, config).await.unwrap();
+            let db = &state.backends.db;
+            let ann = store::create_user(db, "ann").await.unwrap().id;
+            let bob = store::create_user(db, "bob").await.unwrap().id;
+            let cat = store::create_user(db, "cat").await.unwrap().id;
+            store::ask_friendship(db, ann, bob).await.unwrap();
+            store::ask_friendship(db, bob, ann).await.unwrap();
+
+            let mut clients: Vec<Client> = [ann, bob, cat]
+                .iter()
+                .map(|&user| Client::connect(&state, user))
+                .collect();
+            for client in &mut clients {
+                client.say(
+                    serde_json::json!({"type": "init", "latitude": 60.17, "longitude": 24.94}),
+                );
+                client.next("nearby_friends").await;
+            }
+            clients[0].say(
+                serde_json::json!({"type": "location", "latitude": 60.171, "longitude": 24.94}),
+            );
+            let seen = clients[1].next("friend_location").await;
+            assert_eq!(seen["user_id"], ann);
+            assert_eq!(seen["latitude"], 60.171);
+            // The stranger, in the same place, is told nothing; a later frame of its own
+            // is answered, so anything about ann would have been written before it.
+            clients[2]
+                .send
+                .unbounded_send(Ok(Message::Binary(vec![1, 2, 3].into())))
+                .unwrap();
+            let refused = clients[2].next("error").await;
+            assert_eq!(refused["status"], 400);
+            assert!(
+                clients[2]
+                    .written()
+                    .iter()
+                    .all(|f| f["type"] != "friend_location"),
+                "a stranger heard of ann"
+            );
+
+            // The client leaves: the handler ends and gives the user's slot back.
+            let ann_client = clients.remove(0);
+            drop(ann_client.send);
+            tokio::time::timeout(Duration::from_secs(5), ann_client.task)
+                .await
+                .expect("the connection ends when the client goes")
+                .unwrap();
+            assert_eq!(state.open_connections(), 2);
+        }
+    }
 
     /// What a real client library puts on the wire (masked frames), decoded as the fuzz
     /// target does: good frames count, bad ones do not, and the oversized one ends it.
@@ -1159,23 +1030,6 @@ mod tests {
         assert!(validate_fix(0.0, f64::NAN, None).is_err());
         assert!(validate_fix(0.0, 0.0, Some(-1.0)).is_err());
         assert!(validate_fix(0.0, 0.0, Some(1.7e9)).is_ok());
-    }
-
-    #[test]
-    fn friends_are_a_sorted_set_of_ids() {
-        let mut friends = Friends::new(&[30, 10, 20, 10]);
-        assert_eq!(friends.0.len(), 3, "duplicates collapse");
-        assert!(friends.contains(10) && friends.contains(30) && !friends.contains(15));
-        friends.insert(15);
-        friends.insert(15);
-        friends.get_mut(15).unwrap().shown = true;
-        assert!(friends.get_mut(99).is_none());
-        assert!(friends.remove(15).unwrap().shown);
-        assert!(friends.remove(15).is_none());
-        friends.insert(5);
-        let ids: Vec<i64> = friends.iter_mut().map(|(id, _)| id).collect();
-        assert_eq!(ids, [5, 10, 20, 30]);
-        assert_eq!(friends.into_ids().collect::<Vec<_>>(), [5, 10, 20, 30]);
     }
 
     #[test]

@@ -75,8 +75,24 @@ pub struct CommonConfig {
     pub socket_send_buffer_bytes: usize,
 
     /// Log format: `text` or `json`. Verbosity is set with `RUST_LOG` (default `info`).
-    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Origins whose pages may call the API from a browser (CORS), comma-separated, such as
+    /// `https://app.example.com,http://localhost:5173`, or `*` for any. Unset: CORS is off,
+    /// and browsers allow same-origin calls only.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", hide_default_value = true, value_parser = crate::edge::CorsOrigins::parse)]
+    pub cors_allowed_origins: crate::edge::CorsOrigins,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 impl CommonConfig {
@@ -95,7 +111,8 @@ impl CommonConfig {
             max_connections: 0,
             max_connections_per_ip: 256,
             socket_send_buffer_bytes: 0,
-            log_format: "text".into(),
+            log_format: LogFormat::Text,
+            cors_allowed_origins: crate::edge::CorsOrigins::Off,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod extract;
 pub mod files;
 pub mod openapi;

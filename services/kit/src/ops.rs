@@ -84,7 +84,8 @@ struct OpsState {
     openapi: Arc<serde_json::Value>,
 }
 
-/// Routes `/healthz`, `/livez`, `/readyz`, `/metrics` and `/openapi.json`.
+/// Routes `/healthz`, `/livez`, `/readyz`, `/metrics`, `/openapi.json` and, reading it,
+/// Swagger UI at `/docs` (its files are built into the binary: no CDN, works offline).
 pub fn router(readiness: Readiness, openapi: serde_json::Value) -> Router {
     let state = OpsState {
         readiness,
@@ -97,6 +98,10 @@ pub fn router(readiness: Readiness, openapi: serde_json::Value) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi_json))
         .with_state(state)
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/docs")
+                .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+        )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

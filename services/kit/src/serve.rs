@@ -28,7 +28,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
-use tower_http::trace::TraceLayer;
 
 use self::admission::{Admission, Lane, Slot};
 use self::connection::{Activity, ConnIo};
@@ -38,9 +37,10 @@ use crate::rate_limit::{IpRateLimiter, limit_per_ip};
 /// Largest accepted request body; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Wraps `router` with the layers every service uses: tracing, metrics, body limit, timeout
-/// and (when enabled) the per-IP rate limit.
-pub fn with_common_layers(router: Router, rate_limit_per_ip: u32) -> Router {
+/// Wraps `router` with the layers every service uses: request id, tracing, CORS, compression
+/// ([`crate::edge`]), metrics, body limit, timeout and (when enabled) the per-IP rate limit.
+pub fn with_common_layers(router: Router, config: &crate::config::CommonConfig) -> Router {
+    let rate_limit_per_ip = config.rate_limit_per_ip;
     let mut router = router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -50,13 +50,12 @@ pub fn with_common_layers(router: Router, rate_limit_per_ip: u32) -> Router {
         let limiter = IpRateLimiter::new(rate_limit_per_ip);
         router = router.layer(axum::middleware::from_fn_with_state(limiter, limit_per_ip));
     }
-    router
-        // A request that takes this long is stuck on a dependency: 503, as for an outage.
-        .layer(axum::middleware::from_fn_with_state(
-            crate::problem::REQUEST_TIMEOUT,
-            crate::problem::time_limit,
-        ))
-        .layer(TraceLayer::new_for_http())
+    // A request that takes this long is stuck on a dependency: 503, as for an outage.
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        crate::problem::REQUEST_TIMEOUT,
+        crate::problem::time_limit,
+    ));
+    crate::edge::layers(router, &config.cors_allowed_origins)
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> crate::ApiError {

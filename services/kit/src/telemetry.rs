@@ -6,13 +6,13 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Installs the tracing subscriber. `format` is `text` or `json`; the filter comes from
-/// `RUST_LOG` (default `info`). Safe to call more than once (later calls do nothing).
-pub fn init_tracing(format: &str) {
+/// Installs the tracing subscriber in `format`; the filter comes from `RUST_LOG` (default
+/// `info`). Safe to call more than once (later calls do nothing).
+pub fn init_tracing(format: crate::config::LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" {
+    let _ = if format == crate::config::LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -46,7 +46,10 @@ fn routes() -> Router {
             kit::ops::Readiness::default(),
             serde_json::json!({}),
         ));
-    kit::serve::with_common_layers(app, 0)
+    kit::serve::with_common_layers(
+        app,
+        &kit::config::CommonConfig::embedded(std::env::temp_dir()),
+    )
 }
 
 struct Server {

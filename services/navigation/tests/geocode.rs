@@ -13,30 +13,9 @@ use std::time::Instant;
 
 use kit::db::Db;
 use navigation::geocode::{self, GeocodeResult, Place};
-use rand::Rng;
-use sqlx::Connection;
 
 fn helsinki_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/helsinki.osm.pbf")
-}
-
-/// The shared extracts (`shared/data/osm` above this crate, `GEO_OSM_EXTRACTS`, or
-/// `/work/shared/data/osm`), as the routing tests find them.
-fn shared_extract(name: &str) -> PathBuf {
-    let dir = std::env::var("GEO_OSM_EXTRACTS")
-        .map(PathBuf::from)
-        .ok()
-        .or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared/data/osm"))
-                .chain(std::iter::once(PathBuf::from("/work/shared/data/osm")))
-                .find(|d| d.is_dir())
-        })
-        .expect("no shared/data/osm found; set GEO_OSM_EXTRACTS");
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
 }
 
 fn helsinki() -> &'static [Place] {
@@ -140,6 +119,7 @@ fn assert_sorted_by_distance(results: &[GeocodeResult]) {
 }
 
 /// Everything the geocoder promises, on one backend.
+#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 async fn check_helsinki(db: &Db) {
     assert!(geocode::is_empty(db).await.unwrap());
     assert!(
@@ -352,7 +332,7 @@ async fn check_helsinki(db: &Db) {
 
 /// Porto (roads only): accents and word order on Portuguese street names, and load time.
 async fn check_porto(db: &Db) {
-    let loaded = geocode::load_from_osm(db, &shared_extract("porto.osm.pbf"))
+    let loaded = geocode::load_from_osm(db, &testkit::extracts::path("porto.osm.pbf"))
         .await
         .unwrap();
     eprintln!(
@@ -386,40 +366,17 @@ async fn sqlite_db() -> (Db, tempfile::TempDir) {
     (db, dir)
 }
 
-fn admin_url() -> String {
-    std::env::var("GEO_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// A fresh database on the test server, dropped by [`drop_postgres`].
 async fn postgres_db() -> (Db, String) {
-    let admin = admin_url();
-    let name = format!("geocode_test_{}", rand::rng().random::<u64>());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at {admin} ({e}); run ./scripts/test.sh, which starts one"
-            )
-        });
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let (base, _) = admin
-        .rsplit_once('/')
-        .expect("GEO_TEST_DATABASE_URL must name a database");
-    let db = Db::connect(Some(&format!("{base}/{name}")), Path::new("unused"))
-        .await
-        .unwrap();
+    let url = testkit::postgres::fresh_database(&testkit::test_database_url()).await;
+    let name = url.rsplit('/').next().expect("a database name").to_string();
+    let db = Db::connect(Some(&url), Path::new("unused")).await.unwrap();
     (db, name)
 }
 
 async fn drop_postgres(db: Db, name: String) {
     db.pool.close().await;
-    let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
+    testkit::postgres::drop_database(&testkit::test_database_url(), &name)
         .await
         .expect("drop test database");
 }

@@ -16,7 +16,6 @@ pub mod model;
 pub mod service;
 pub mod snapshot;
 pub mod store;
-pub mod synth;
 
 pub use config::{ProximityConfig, SearchEngine};
 pub use service::AppState;

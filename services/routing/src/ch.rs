@@ -22,9 +22,10 @@ use crate::mode::Mode;
 use crate::snap::Snap;
 use crate::tiling::TileSource;
 
-/// First bytes of a stored hierarchy, then the format version.
+/// First bytes of a stored hierarchy, then the format version: 1 was bincode 1.3, 2 is
+/// postcard (varint integers, so hierarchies also shrink). The manifest's CRC covers the file.
 const MAGIC: &[u8; 4] = b"RTCH";
-const FORMAT: u16 = 1;
+const FORMAT: u16 = 2;
 /// Deepest nesting of shortcuts a stored hierarchy may have: `fast_paths` unpacks a
 /// shortcut by recursion, so this bounds the stack a query uses (the shared extracts' nest
 /// at most 19 deep, in every mode, with up to 200,000 nodes).
@@ -97,12 +98,21 @@ pub fn contract(graph: &Graph, edge_ids: &[GraphId], mode: Mode) -> Contracted {
     Contracted::from_stored(Stored { mode, edges, graph })
 }
 
+/// Deserialises all of `body`: bytes left over mean a damaged or foreign file.
+fn whole<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DecodeError> {
+    match postcard::take_from_bytes(body) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(DecodeError(format!("{} bytes after the end", rest.len()))),
+        Err(e) => Err(DecodeError(e.to_string())),
+    }
+}
+
 /// Why stored bytes were refused.
 #[derive(Debug, thiserror::Error)]
 #[error("contraction hierarchy: {0}")]
 pub struct DecodeError(String);
 
-/// [`Stored`] as bincode lays it out, with the graph in the fields of
+/// [`Stored`] as postcard lays it out, with the graph in the fields of
 /// `fast_paths::FastGraph32`. Read and checked first: `fast_paths` allocates by the stored
 /// node count as it deserialises, and its queries index, add and recurse on the stored
 /// numbers without a check, so nothing reaches it before [`Layout::check`] has bounded
@@ -281,8 +291,7 @@ impl Contracted {
         let mut out = Vec::with_capacity(64 + self.arc_count() * 16);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
-        bincode::serialize_into(&mut out, &self.stored).expect("serialising to memory");
-        out
+        postcard::to_extend(&self.stored, out).expect("serialising to memory")
     }
 
     /// Reads what [`Contracted::encode`] wrote, refusing anything malformed.
@@ -301,10 +310,10 @@ impl Contracted {
         }
         // Read twice: first as plain numbers to check, then, once they are known to be
         // safe, into `fast_paths`' own types.
-        let layout: Layout = bincode::deserialize(body).map_err(|e| DecodeError(e.to_string()))?;
+        let layout: Layout = whole(body)?;
         layout.check().map_err(DecodeError)?;
         drop(layout);
-        let stored: Stored = bincode::deserialize(body).map_err(|e| DecodeError(e.to_string()))?;
+        let stored: Stored = whole(body)?;
         Ok(Contracted::from_stored(stored))
     }
 
@@ -418,13 +427,13 @@ mod tests {
     }
 
     fn layout(bytes: &[u8]) -> Layout {
-        bincode::deserialize(&bytes[6..]).unwrap()
+        postcard::from_bytes(&bytes[6..]).unwrap()
     }
 
     fn blob(layout: &Layout) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT.to_le_bytes());
-        out.extend(bincode::serialize(layout).unwrap());
+        out.extend(postcard::to_allocvec(layout).unwrap());
         out
     }
 
@@ -455,6 +464,26 @@ mod tests {
             "the sample has a shortcut"
         );
         assert_eq!(blob(&layout), bytes);
+    }
+
+    #[test]
+    fn other_formats_and_trailing_bytes_are_refused() {
+        let bytes = encoded();
+        let mut extended = bytes.clone();
+        extended.push(0);
+        match Contracted::decode(&extended) {
+            Err(e) => assert!(e.to_string().contains("1 bytes after the end"), "{e}"),
+            Ok(_) => panic!("trailing bytes were accepted"),
+        }
+        let mut older = bytes;
+        older[4..6].copy_from_slice(&1u16.to_le_bytes());
+        match Contracted::decode(&older) {
+            Err(e) => assert!(
+                e.to_string().contains("format 1 (this build reads 2)"),
+                "{e}"
+            ),
+            Ok(_) => panic!("a format-1 (bincode) hierarchy was accepted"),
+        }
     }
 
     #[test]

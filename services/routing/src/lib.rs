@@ -14,7 +14,6 @@
 //!   through [`TileSource`] so that tiles may be loaded up front or on demand.
 //! - [`ch`]: contraction hierarchies, the exact shortcut for plain queries (a mode, no
 //!   `avoid`, no alternatives), built per mode at import.
-//! - [`synth`]: a generated country-scale network for benchmarks.
 
 pub mod astar;
 pub mod build;
@@ -29,7 +28,6 @@ pub mod reference;
 pub mod restriction;
 pub mod snap;
 pub mod store;
-pub mod synth;
 pub mod tags;
 pub mod tile;
 pub mod tiling;

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,11 +24,7 @@ impl Drop for Moto {
 }
 
 fn start_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let program = std::env::var("GEO_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
     let child = Command::new(&program)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])

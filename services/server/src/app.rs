@@ -114,7 +114,7 @@ impl App {
         utoipa::Modify::modify(&kit::openapi::ProblemResponses, &mut openapi);
         let openapi_json = serde_json::to_value(&openapi)?;
         let router = router.merge(kit::ops::router(readiness, openapi_json));
-        let router = kit::serve::with_common_layers(router, config.common.rate_limit_per_ip);
+        let router = kit::serve::with_common_layers(router, &config.common);
         let listener = kit::serve::bind(config.common.listen_addr).await?;
         tracing::info!(
             addr = %listener.local_addr()?,

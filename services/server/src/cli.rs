@@ -111,9 +111,10 @@ pub enum Command {
     /// Routing-tile versions: list, remove, prune.
     #[command(subcommand)]
     Tiles(crate::roads::TilesCommand),
-    /// Benchmarks against the anchors named in each issue.
-    #[command(subcommand)]
-    Bench(crate::bench::BenchCommand),
+    /// Benchmarks: runs the separate `geostack-bench` binary installed next to this one with
+    /// the arguments given (`cargo run --release -p geostack-bench -- --help` builds and lists
+    /// them).
+    Bench(BenchArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,19 +168,46 @@ pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
             println!("{}", auth.mint(args.sub, args.admin, args.ttl)?);
             Ok(())
         }
-        Some(Command::Bench(command)) => crate::bench::run(command).await,
+        Some(Command::Bench(args)) => run_bench(args),
     }
 }
 
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The benchmark and its options, passed on unchanged (`route --pairs 100`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// The benchmarks and their load generators are not part of the product build: they live in
+/// the `geostack-bench` binary, which `bench` hands over to when it sits next to this one
+/// (`cargo build --release -p geostack-bench` puts it there).
+fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let bench = exe.with_file_name("geostack-bench");
+    if !bench.is_file() {
+        anyhow::bail!(
+            "the benchmarks are a separate binary, and {} does not exist; build and run them \
+             with `cargo run --release -p geostack-bench -- <nearby|import|route|friends> \
+             [options]`, or build it with `cargo build --release -p geostack-bench` and run \
+             `bench` again",
+            bench.display()
+        );
+    }
+    let error = std::process::Command::new(&bench).args(&args.args).exec();
+    Err(anyhow::Error::new(error).context(format!("running {}", bench.display())))
+}
+
 async fn serve(args: ServeArgs, available: &[Service]) -> anyhow::Result<()> {
-    kit::telemetry::init_tracing(&args.config.common.log_format);
+    kit::telemetry::init_tracing(args.config.common.log_format);
     let services = args.select(available)?;
     let app = App::build(args.config, &services).await?;
     app.run_until_stopped().await
 }
 
 async fn import_businesses(args: ImportBusinessesArgs) -> anyhow::Result<()> {
-    kit::telemetry::init_tracing(&args.common.log_format);
+    kit::telemetry::init_tracing(args.common.log_format);
     anyhow::ensure!(args.file.exists(), "{} does not exist", args.file.display());
     let started = Instant::now();
     let backends = kit::Backends::connect(args.common.clone()).await?;

@@ -5,6 +5,8 @@
 
 use clap::Parser;
 
+geostack::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = geostack::cli::Cli::parse();

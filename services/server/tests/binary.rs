@@ -63,3 +63,62 @@ fn bad_arguments_fail_with_usage() {
         "{output:?}"
     );
 }
+
+/// `geostack bench ...` hands its arguments, unchanged, to the `geostack-bench` binary next
+/// to it, and without one says how to build it.
+#[test]
+fn bench_hands_over_to_the_benchmark_binary_next_to_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exe = dir.path().join("geostack");
+    std::fs::copy(env!("CARGO_BIN_EXE_geostack"), &exe).expect("copy geostack");
+
+    let alone = Command::new(&exe)
+        .args(["bench", "route", "--pairs", "10"])
+        .output()
+        .expect("run geostack bench");
+    assert!(!alone.status.success());
+    assert!(
+        String::from_utf8_lossy(&alone.stderr).contains("cargo run --release -p geostack-bench --"),
+        "{alone:?}"
+    );
+
+    // A stand-in that shows what it was given: the hand-over itself is under test here;
+    // the real binary's commands are tested in the geostack-bench crate.
+    let bench = dir.path().join("geostack-bench");
+    std::fs::write(&bench, "#!/bin/sh\necho \"args: $*\"\nexit 3\n").expect("write stand-in");
+    std::fs::set_permissions(&bench, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let handed = Command::new(&exe)
+        .args(["bench", "route", "--pairs", "10", "--skip-pgrouting"])
+        .output()
+        .expect("run geostack bench");
+    assert_eq!(handed.status.code(), Some(3), "{handed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&handed.stdout),
+        "args: route --pairs 10 --skip-pgrouting\n"
+    );
+}
+
+/// Settings with a fixed vocabulary are checked at start-up, naming the allowed values.
+#[test]
+fn log_format_and_cors_origins_are_checked() {
+    let output = geostack()
+        .args(["serve", "--log-format", "xml"])
+        .output()
+        .expect("run geostack serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("text") && stderr.contains("json"),
+        "{stderr}"
+    );
+
+    let output = geostack()
+        .arg("serve")
+        .env("CORS_ALLOWED_ORIGINS", "app.example.com")
+        .output()
+        .expect("run geostack serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CORS_ALLOWED_ORIGINS"), "{stderr}");
+}

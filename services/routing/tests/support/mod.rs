@@ -227,30 +227,12 @@ pub async fn exercise(store: &TileStore) {
     );
 }
 
-/// The real OSM extracts (`shared/data/osm` beside the repository): `GEO_OSM_EXTRACTS` when
-/// set, else the first `shared/data/osm` found walking up from this crate, else
-/// `/work/shared/data/osm`. Missing data fails the test: these checks must not pass by
-/// skipping.
+/// The real OSM extracts (`testkit::extracts`).
 pub fn extracts_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("GEO_OSM_EXTRACTS") {
-        return PathBuf::from(dir);
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|a| a.join("shared/data/osm"))
-        .chain(std::iter::once(PathBuf::from("/work/shared/data/osm")))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/data/osm above {} nor /work/shared/data/osm; set GEO_OSM_EXTRACTS",
-                here.display()
-            )
-        })
+    testkit::extracts::dir()
 }
 
 /// One extract by file name.
 pub fn extract(name: &str) -> PathBuf {
-    let path = extracts_dir().join(name);
-    assert!(path.exists(), "{} is missing", path.display());
-    path
+    testkit::extracts::path(name)
 }

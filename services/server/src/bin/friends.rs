@@ -2,6 +2,8 @@
 //! with the same configuration and subcommands as the all-in-one `geostack` binary.
 
 use clap::Parser;
+
+geostack::use_mimalloc!();
 use geostack::app::Service;
 
 #[tokio::main]
