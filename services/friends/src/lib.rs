@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod error;
 pub mod history;
 pub mod http;
 pub mod locations;
@@ -18,4 +19,5 @@ pub mod store;
 pub mod ws;
 
 pub use config::FriendsConfig;
+pub use error::{Error, Result};
 pub use service::FriendsState;

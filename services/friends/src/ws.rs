@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::http::StatusCode;
 use futures::SinkExt;
 use geo_core::{Cell, LatLon, haversine_m};
+use kit::problem::code;
 use tokio::time::Instant;
 
 use crate::locations::CachedLocation;
@@ -290,7 +292,8 @@ pub async fn run(state: FriendsState, mut socket: WebSocket, user_id: i64, slot:
                     }
                     Some(Ok(Message::Binary(_))) => {
                         out.push(ServerFrame::error(
-                            400,
+                            StatusCode::BAD_REQUEST,
+                            code::INVALID_BODY,
                             "frames must be text: one JSON object each",
                         ));
                         writes.reply();
@@ -530,7 +533,8 @@ impl Connection {
     async fn on_text(&mut self, text: &str, out: &mut Vec<ServerFrame>) {
         if text.len() > MAX_FRAME_TEXT {
             out.push(ServerFrame::error(
-                413,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::PAYLOAD_TOO_LARGE,
                 format!(
                     "frame too large: {} bytes, at most {MAX_FRAME_TEXT}",
                     text.len()
@@ -541,7 +545,11 @@ impl Connection {
         let frame = match parse_frame(text) {
             Ok(frame) => frame,
             Err(err) => {
-                out.push(ServerFrame::error(400, format!("invalid frame: {err}")));
+                out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    format!("invalid frame: {err}"),
+                ));
                 return;
             }
         };
@@ -575,21 +583,29 @@ impl Connection {
     ) {
         if self.here.is_some() {
             out.push(ServerFrame::error(
-                409,
+                StatusCode::CONFLICT,
+                code::CONFLICT,
                 "init was already received; send location",
             ));
             return;
         }
         let fix = match validate_fix(latitude, longitude, timestamp) {
             Ok(fix) => fix,
-            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+            Err(detail) => {
+                return out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    detail,
+                ));
+            }
         };
         let friend_ids = match store::friend_ids(&self.state.backends.db, self.user_id).await {
             Ok(ids) => ids,
             Err(err) => {
                 tracing::warn!(error = %err, "loading friends failed");
                 return out.push(ServerFrame::error(
-                    503,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::DEPENDENCY_UNAVAILABLE,
                     "the user database is unavailable; retry init",
                 ));
             }
@@ -649,7 +665,8 @@ impl Connection {
     fn rate_limited(&self, out: &mut Vec<ServerFrame>, what: &str) {
         self.state.counters.rate_limited.increment(1);
         out.push(ServerFrame::error(
-            429,
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
             format!(
                 "location updates are limited to one per {} ms; {what}",
                 self.state.config.location_min_interval_ms
@@ -665,11 +682,21 @@ impl Connection {
         out: &mut Vec<ServerFrame>,
     ) {
         if self.here.is_none() {
-            return out.push(ServerFrame::error(400, "send init before location updates"));
+            return out.push(ServerFrame::error(
+                StatusCode::BAD_REQUEST,
+                code::INIT_REQUIRED,
+                "send init before location updates",
+            ));
         }
         let fix = match validate_fix(latitude, longitude, timestamp) {
             Ok(fix) => fix,
-            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+            Err(detail) => {
+                return out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    detail,
+                ));
+            }
         };
         if !self.state.take_update_slot(self.user_id) {
             return self.rate_limited(out, "this one was dropped");
@@ -734,7 +761,8 @@ impl Connection {
             // The publisher logs the outage once; a line per update would flood the log.
             tracing::debug!(error = %err, "publishing a location failed");
             out.push(ServerFrame::error(
-                503,
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::DEPENDENCY_UNAVAILABLE,
                 "live updates are unavailable right now; your location was saved",
             ));
         }
@@ -769,19 +797,28 @@ impl Connection {
 
     async fn subscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         if self.here.is_none() {
-            return out.push(ServerFrame::error(400, "send init before subscribe"));
+            return out.push(ServerFrame::error(
+                StatusCode::BAD_REQUEST,
+                code::INIT_REQUIRED,
+                "send init before subscribe",
+            ));
         }
         match store::are_friends(&self.state.backends.db, self.user_id, friend_id).await {
             Ok(true) => {}
             Ok(false) => {
                 return out.push(ServerFrame::error(
-                    403,
+                    StatusCode::FORBIDDEN,
+                    code::FORBIDDEN,
                     format!("user {friend_id} is not your friend"),
                 ));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "checking a friendship failed");
-                return out.push(ServerFrame::error(503, "the user database is unavailable"));
+                return out.push(ServerFrame::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::DEPENDENCY_UNAVAILABLE,
+                    "the user database is unavailable",
+                ));
             }
         }
         self.follow(friend_id, out).await;
@@ -813,7 +850,8 @@ impl Connection {
     async fn unsubscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         if !self.friends.contains(friend_id) {
             return out.push(ServerFrame::error(
-                404,
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
                 format!("not subscribed to user {friend_id}"),
             ));
         }
