@@ -318,8 +318,12 @@ async fn privacy_radius_and_unfriending(backend: Backend) {
     cs.send(json!({"type": "subscribe", "friend_id": a})).await;
     let refused = cs.recv().await;
     assert_eq!(
-        (refused["type"].as_str(), refused["status"].as_u64()),
-        (Some("error"), Some(403))
+        (
+            refused["type"].as_str(),
+            refused["status"].as_u64(),
+            refused["code"].as_str()
+        ),
+        (Some("error"), Some(403), Some("forbidden"))
     );
     assert_eq!(
         ca.init(HELSINKI).await["friends"],
@@ -451,48 +455,62 @@ async fn bad_frames_and_auth(backend: Backend) {
 
     let mut ca = WsClient::connect(&app, a).await;
     let cases = [
-        ("not json".to_string(), 400),
-        (json!({"type": "teleport"}).to_string(), 400),
-        (json!({"latitude": 1.0}).to_string(), 400),
+        ("not json".to_string(), 400, "invalid-body"),
+        (json!({"type": "teleport"}).to_string(), 400, "invalid-body"),
+        (json!({"latitude": 1.0}).to_string(), 400, "invalid-body"),
         (
             json!({"type": "location", "latitude": 1.0, "longitude": 2.0}).to_string(),
             400,
-        ), // before init
+            "init-required",
+        ),
         (
             json!({"type": "init", "latitude": 91.0, "longitude": 0.0}).to_string(),
             400,
+            "invalid-body",
         ),
         (
             json!({"type": "init", "latitude": 0.0, "longitude": -180.5}).to_string(),
             400,
+            "invalid-body",
         ),
         (
             json!({"type": "init", "latitude": "x", "longitude": 0.0}).to_string(),
             400,
+            "invalid-body",
         ),
         (
             json!({"type": "subscribe", "friend_id": "x"}).to_string(),
             400,
+            "invalid-body",
         ),
-        ("x".repeat(10_000), 413),
+        ("x".repeat(10_000), 413, "payload-too-large"),
     ];
-    for (frame, status) in cases {
+    for (frame, status, code) in cases {
         ca.ws.send(Message::text(frame.clone())).await.unwrap();
         let reply = ca.recv().await;
         assert_eq!(reply["type"], "error", "{frame:.80}: {reply}");
         assert_eq!(reply["status"], status, "{frame:.80}: {reply}");
+        assert_eq!(reply["code"], code, "{frame:.80}: {reply}");
         assert!(!reply["detail"].as_str().unwrap().is_empty());
     }
     ca.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
-    assert_eq!(ca.recv().await["status"], 400);
+    let binary = ca.recv().await;
+    assert_eq!(
+        (binary["status"].as_u64(), binary["code"].as_str()),
+        (Some(400), Some("invalid-body"))
+    );
     // Still alive: init works, a second update within a second is rate limited (error frame,
     // connection kept), and a third after the interval is accepted.
     ca.init(HELSINKI).await;
     ca.move_to(HELSINKI).await;
     let limited = ca.recv().await;
     assert_eq!(
-        (limited["type"].as_str(), limited["status"].as_u64()),
-        (Some("error"), Some(429))
+        (
+            limited["type"].as_str(),
+            limited["status"].as_u64(),
+            limited["code"].as_str()
+        ),
+        (Some("error"), Some(429), Some("rate-limited"))
     );
     tokio::time::sleep(Duration::from_millis(1_050)).await;
     ca.move_to(HELSINKI).await;
@@ -521,8 +539,12 @@ async fn rate_limit_per_user(backend: Backend) {
     tablet.init(HELSINKI).await;
     let reply = tablet.recv().await;
     assert_eq!(
-        (reply["type"].as_str(), reply["status"].as_u64()),
-        (Some("error"), Some(429)),
+        (
+            reply["type"].as_str(),
+            reply["status"].as_u64(),
+            reply["code"].as_str()
+        ),
+        (Some("error"), Some(429), Some("rate-limited")),
         "{reply}"
     );
     other.init(HELSINKI).await;
@@ -534,8 +556,12 @@ async fn rate_limit_per_user(backend: Backend) {
     tablet.move_to(north_of(HELSINKI, 20.0)).await;
     let reply = tablet.recv().await;
     assert_eq!(
-        (reply["type"].as_str(), reply["status"].as_u64()),
-        (Some("error"), Some(429)),
+        (
+            reply["type"].as_str(),
+            reply["status"].as_u64(),
+            reply["code"].as_str()
+        ),
+        (Some("error"), Some(429), Some("rate-limited")),
         "{reply}"
     );
     other.move_to(north_of(HELSINKI, 30.0)).await;

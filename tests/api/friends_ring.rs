@@ -49,6 +49,7 @@ async fn round(
     for sender in senders.iter_mut() {
         while let Some(frame) = sender.recv_within(Duration::from_millis(1)).await {
             assert_eq!(frame["type"], "error", "{frame}");
+            assert_eq!(frame["code"], "dependency-unavailable", "{frame}");
         }
     }
     got

@@ -13,10 +13,25 @@ use kit::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 
+use crate::Error;
 use crate::pubsub::{Event, notice_channel, user_channel};
 use crate::service::FriendsState;
 use crate::store::{self, Asked, HistoryPoint, User};
 use crate::ws;
+
+/// The one place where the service's failures become problem documents.
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        match err {
+            // 503 with `Retry-After` when the database is down, else a logged 500.
+            Error::Database(sql) => ApiError::from(sql),
+            Error::PubSub(_) => ApiError::Unavailable {
+                dependency: "pubsub",
+                retry_after: std::time::Duration::from_secs(1),
+            },
+        }
+    }
+}
 
 pub fn router(state: FriendsState) -> Router {
     Router::new()
@@ -320,17 +335,14 @@ async fn remove_friend(
 /// [`ANNOUNCE_FOR`]. The friendship is already gone from SQL, so a connection that could not
 /// be told still stops at its next resync (every pub/sub reconnection forces one); the 503
 /// says the guarantee could not be confirmed in time.
-async fn announce(state: &FriendsState, channel: &str, event: &Event) -> ApiResult<()> {
+async fn announce(state: &FriendsState, channel: &str, event: &Event) -> crate::Result<()> {
     let deadline = tokio::time::Instant::now() + ANNOUNCE_FOR;
     loop {
         match state.pubsub.publish_confirmed(channel, event).await {
             Ok(()) => return Ok(()),
             Err(err) if tokio::time::Instant::now() >= deadline => {
                 tracing::warn!(error = %err, "announcing an unfriend failed");
-                return Err(ApiError::Unavailable {
-                    dependency: "pubsub",
-                    retry_after: std::time::Duration::from_secs(1),
-                });
+                return Err(err.into());
             }
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }

@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod config;
 pub mod discovery;
+pub mod error;
 pub mod history;
 pub mod http;
 pub mod locations;
@@ -19,4 +20,5 @@ pub mod store;
 pub mod ws;
 
 pub use config::FriendsConfig;
+pub use error::{Error, Result};
 pub use service::FriendsState;

@@ -7,6 +7,8 @@ use kit::db::{Backend, Db, values_list};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::Result;
+
 /// A registered user.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
@@ -38,7 +40,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub async fn create_user(db: &Db, name: &str) -> Result<User, sqlx::Error> {
+pub async fn create_user(db: &Db, name: &str) -> Result<User> {
     let row = sqlx::query(
         "INSERT INTO friend_users (name, created_ms) VALUES ($1, $2) RETURNING id, name",
     )
@@ -52,7 +54,7 @@ pub async fn create_user(db: &Db, name: &str) -> Result<User, sqlx::Error> {
     })
 }
 
-pub async fn user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+pub async fn user(db: &Db, id: i64) -> Result<Option<User>> {
     let row = sqlx::query("SELECT id, name FROM friend_users WHERE id = $1")
         .bind(id)
         .fetch_optional(&db.pool)
@@ -61,7 +63,7 @@ pub async fn user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
 }
 
 /// Whether `a` and `b` are friends now.
-pub async fn are_friends(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+pub async fn are_friends(db: &Db, a: i64, b: i64) -> Result<bool> {
     let row = sqlx::query("SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2")
         .bind(a)
         .bind(b)
@@ -70,7 +72,7 @@ pub async fn are_friends(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
     Ok(row.is_some())
 }
 
-pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>, sqlx::Error> {
+pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>> {
     users(
         db,
         "SELECT u.id, u.name FROM friendships f JOIN friend_users u ON u.id = f.friend_id \
@@ -81,25 +83,26 @@ pub async fn friends(db: &Db, user_id: i64) -> Result<Vec<User>, sqlx::Error> {
 }
 
 /// Runs a query of `(id, name)` rows with one parameter.
-async fn users(db: &Db, sql: &str, param: i64) -> Result<Vec<User>, sqlx::Error> {
+async fn users(db: &Db, sql: &str, param: i64) -> Result<Vec<User>> {
     let rows = sqlx::query(sql).bind(param).fetch_all(&db.pool).await?;
     rows.iter().map(user_from).collect()
 }
 
 /// A row with the columns `id` and `name`.
-fn user_from(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+fn user_from(row: &sqlx::any::AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
     })
 }
 
-pub async fn friend_ids(db: &Db, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn friend_ids(db: &Db, user_id: i64) -> Result<Vec<i64>> {
     let rows = sqlx::query("SELECT friend_id FROM friendships WHERE user_id = $1")
         .bind(user_id)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter().map(|row| row.try_get("friend_id")).collect()
+    let ids = rows.iter().map(|row| row.try_get("friend_id"));
+    Ok(ids.collect::<Result<_, sqlx::Error>>()?)
 }
 
 /// What asking for a friendship did.
@@ -116,7 +119,7 @@ pub enum Asked {
 /// `from` asks `to` to be friends: a friendship when `to` has asked `from` already, else a
 /// pending request. Concurrent asks of one pair are serialised, so that two users asking
 /// each other at once become friends rather than leaving two pending requests.
-pub async fn ask_friendship(db: &Db, from: i64, to: i64) -> Result<Asked, sqlx::Error> {
+pub async fn ask_friendship(db: &Db, from: i64, to: i64) -> Result<Asked> {
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     match db.backend {
@@ -184,7 +187,7 @@ pub async fn ask_friendship(db: &Db, from: i64, to: i64) -> Result<Asked, sqlx::
 
 /// Withdraws `a`'s request to `b` or declines `b`'s request to `a`; `false` if neither was
 /// waiting.
-pub async fn drop_request(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+pub async fn drop_request(db: &Db, a: i64, b: i64) -> Result<bool> {
     let done = sqlx::query(
         "DELETE FROM friend_requests WHERE (from_id = $1 AND to_id = $2) \
          OR (from_id = $2 AND to_id = $1)",
@@ -198,7 +201,7 @@ pub async fn drop_request(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> 
 
 /// `from`, when their request to `to` is still waiting (not yet accepted, withdrawn or
 /// declined).
-pub async fn pending_request(db: &Db, from: i64, to: i64) -> Result<Option<User>, sqlx::Error> {
+pub async fn pending_request(db: &Db, from: i64, to: i64) -> Result<Option<User>> {
     let row = sqlx::query(
         "SELECT u.id, u.name FROM friend_requests r JOIN friend_users u ON u.id = r.from_id \
          WHERE r.from_id = $1 AND r.to_id = $2",
@@ -211,7 +214,7 @@ pub async fn pending_request(db: &Db, from: i64, to: i64) -> Result<Option<User>
 }
 
 /// Requests waiting for `user_id` (`incoming`) and sent by them (`outgoing`), oldest first.
-pub async fn requests(db: &Db, user_id: i64) -> Result<(Vec<User>, Vec<User>), sqlx::Error> {
+pub async fn requests(db: &Db, user_id: i64) -> Result<(Vec<User>, Vec<User>)> {
     let incoming = users(
         db,
         "SELECT u.id, u.name FROM friend_requests r JOIN friend_users u ON u.id = r.from_id \
@@ -231,7 +234,7 @@ pub async fn requests(db: &Db, user_id: i64) -> Result<(Vec<User>, Vec<User>), s
 
 /// Makes `a` and `b` friends at once (both directions), without a request: for operators'
 /// bulk loads and benchmarks, never for a user's own call. `false` if they already were.
-pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO friendships (user_id, friend_id, created_ms) VALUES ($1, $2, $3), ($2, $1, $3) \
          ON CONFLICT DO NOTHING",
@@ -245,7 +248,7 @@ pub async fn add_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error
 }
 
 /// Ends the friendship on both sides; `false` if there was none.
-pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Error> {
+pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool> {
     let done = sqlx::query(
         "DELETE FROM friendships WHERE (user_id = $1 AND friend_id = $2) \
          OR (user_id = $2 AND friend_id = $1)",
@@ -262,7 +265,7 @@ pub async fn remove_friendship(db: &Db, a: i64, b: i64) -> Result<bool, sqlx::Er
 const HISTORY_ROWS_PER_INSERT: usize = 1000;
 
 /// Writes many fixes in one transaction, a multi-row statement per chunk.
-pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Error> {
+pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<()> {
     let mut tx = db.pool.begin().await?;
     for chunk in rows.chunks(HISTORY_ROWS_PER_INSERT) {
         let sql = format!(
@@ -283,7 +286,8 @@ pub async fn append_history(db: &Db, rows: &[HistoryRow]) -> Result<(), sqlx::Er
         }
         query.execute(&mut *tx).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Fixes of `user_id` with `from <= ts <= to`, oldest first, at most `limit`.
@@ -293,7 +297,7 @@ pub async fn history(
     from: f64,
     to: f64,
     limit: i64,
-) -> Result<Vec<HistoryPoint>, sqlx::Error> {
+) -> Result<Vec<HistoryPoint>> {
     let rows = sqlx::query(
         "SELECT ts, latitude, longitude FROM location_history \
          WHERE user_id = $1 AND ts >= $2 AND ts <= $3 ORDER BY ts, received_ms LIMIT $4",
@@ -316,7 +320,7 @@ pub async fn history(
 }
 
 /// Erases the history of `user_id`; returns the number of fixes removed.
-pub async fn delete_history(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_history(db: &Db, user_id: i64) -> Result<u64> {
     let done = sqlx::query("DELETE FROM location_history WHERE user_id = $1")
         .bind(user_id)
         .execute(&db.pool)
@@ -325,7 +329,7 @@ pub async fn delete_history(db: &Db, user_id: i64) -> Result<u64, sqlx::Error> {
 }
 
 /// The retention sweep: removes fixes received more than `retention_days` before `now_ms`.
-pub async fn sweep_history(db: &Db, retention_days: f64, now_ms: i64) -> Result<u64, sqlx::Error> {
+pub async fn sweep_history(db: &Db, retention_days: f64, now_ms: i64) -> Result<u64> {
     let cutoff_ms = now_ms - (retention_days * 86_400_000.0) as i64;
     let done = sqlx::query("DELETE FROM location_history WHERE received_ms < $1")
         .bind(cutoff_ms)

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, close_code};
+use axum::http::StatusCode;
 use futures::StreamExt;
 use geo_core::{Cell, LatLon, haversine_m};
+use kit::problem::code;
 use tokio::time::Instant;
 
 use crate::locations::CachedLocation;
@@ -97,30 +99,7 @@ pub async fn run(state: FriendsState, mut socket: impl Socket, user_id: i64, slo
     let (inbox, mut events) = Inbox::new(user_id, INBOX);
     let control = inbox.control().clone();
     let mut closing = state.closing();
-    let mut conn = Connection {
-        id: state.next_conn_id(),
-        ttl: state.config.ttl(),
-        radius_m: state.config.friends_radius_m,
-        state: state.clone(),
-        user_id,
-        inbox,
-        control: control.clone(),
-        here: None,
-        friends: Friends::default(),
-        resync: false,
-        resync_after: None,
-        deadline: None,
-        random: None,
-    };
-    // Friend requests and acceptances reach every connection of the user, before init too.
-    let notices = notice_channel(&state.prefix, user_id);
-    state.pubsub.subscribe(&notices, conn.id, &conn.inbox).await;
-    // The friends of now, read after subscribing: news of these friendships that was
-    // published before the subscription may still arrive, and is then not news. (`init`
-    // loads the list again; nothing is forwarded before it.)
-    if let Ok(ids) = store::friend_ids(&state.backends.db, user_id).await {
-        conn.friends = Friends::new(&ids);
-    }
+    let (mut conn, notices) = Connection::open(&state, user_id, inbox).await;
     let mut out: Vec<ServerFrame> = Vec::new();
     // One timer for the connection's life, moved only when the deadline changes.
     let timer = tokio::time::sleep_until(far_future());
@@ -164,7 +143,8 @@ pub async fn run(state: FriendsState, mut socket: impl Socket, user_id: i64, slo
                     }
                     Some(Ok(Message::Binary(_))) => {
                         out.push(ServerFrame::error(
-                            400,
+                            StatusCode::BAD_REQUEST,
+                            code::INVALID_BODY,
                             "frames must be text: one JSON object each",
                         ));
                         writes.reply();
@@ -279,6 +259,36 @@ fn validate_fix(
 }
 
 impl Connection {
+    /// A connection that hears the user's notices (friend requests and acceptances reach
+    /// every connection of the user, before init too) and knows the friends of now; returns
+    /// the notices channel to leave at the end.
+    async fn open(state: &FriendsState, user_id: i64, inbox: Inbox) -> (Connection, String) {
+        let mut conn = Connection {
+            id: state.next_conn_id(),
+            ttl: state.config.ttl(),
+            radius_m: state.config.friends_radius_m,
+            state: state.clone(),
+            user_id,
+            control: inbox.control().clone(),
+            inbox,
+            here: None,
+            friends: Friends::default(),
+            resync: false,
+            resync_after: None,
+            deadline: None,
+            random: None,
+        };
+        let notices = notice_channel(&state.prefix, user_id);
+        state.pubsub.subscribe(&notices, conn.id, &conn.inbox).await;
+        // The friends of now, read after subscribing: news of these friendships that was
+        // published before the subscription may still arrive, and is then not news. (`init`
+        // loads the list again; nothing is forwarded before it.)
+        if let Ok(ids) = store::friend_ids(&state.backends.db, user_id).await {
+            conn.friends = Friends::new(&ids);
+        }
+        (conn, notices)
+    }
+
     fn channel(&self, user_id: i64) -> String {
         user_channel(&self.state.prefix, user_id)
     }
@@ -286,7 +296,8 @@ impl Connection {
     async fn on_text(&mut self, text: &str, out: &mut Vec<ServerFrame>) {
         if text.len() > MAX_FRAME_TEXT {
             out.push(ServerFrame::error(
-                413,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::PAYLOAD_TOO_LARGE,
                 format!(
                     "frame too large: {} bytes, at most {MAX_FRAME_TEXT}",
                     text.len()
@@ -297,7 +308,11 @@ impl Connection {
         let frame = match parse_frame(text) {
             Ok(frame) => frame,
             Err(err) => {
-                out.push(ServerFrame::error(400, format!("invalid frame: {err}")));
+                out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    format!("invalid frame: {err}"),
+                ));
                 return;
             }
         };
@@ -331,21 +346,29 @@ impl Connection {
     ) {
         if self.here.is_some() {
             out.push(ServerFrame::error(
-                409,
+                StatusCode::CONFLICT,
+                code::CONFLICT,
                 "init was already received; send location",
             ));
             return;
         }
         let fix = match validate_fix(latitude, longitude, timestamp) {
             Ok(fix) => fix,
-            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+            Err(detail) => {
+                return out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    detail,
+                ));
+            }
         };
         let friend_ids = match store::friend_ids(&self.state.backends.db, self.user_id).await {
             Ok(ids) => ids,
             Err(err) => {
                 tracing::warn!(error = %err, "loading friends failed");
                 return out.push(ServerFrame::error(
-                    503,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::DEPENDENCY_UNAVAILABLE,
                     "the user database is unavailable; retry init",
                 ));
             }
@@ -405,7 +428,8 @@ impl Connection {
     fn rate_limited(&self, out: &mut Vec<ServerFrame>, what: &str) {
         self.state.counters.rate_limited.increment(1);
         out.push(ServerFrame::error(
-            429,
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
             format!(
                 "location updates are limited to one per {} ms; {what}",
                 self.state.config.location_min_interval_ms
@@ -421,11 +445,21 @@ impl Connection {
         out: &mut Vec<ServerFrame>,
     ) {
         if self.here.is_none() {
-            return out.push(ServerFrame::error(400, "send init before location updates"));
+            return out.push(ServerFrame::error(
+                StatusCode::BAD_REQUEST,
+                code::INIT_REQUIRED,
+                "send init before location updates",
+            ));
         }
         let fix = match validate_fix(latitude, longitude, timestamp) {
             Ok(fix) => fix,
-            Err(detail) => return out.push(ServerFrame::error(400, detail)),
+            Err(detail) => {
+                return out.push(ServerFrame::error(
+                    StatusCode::BAD_REQUEST,
+                    code::INVALID_BODY,
+                    detail,
+                ));
+            }
         };
         if !self.state.take_update_slot(self.user_id) {
             return self.rate_limited(out, "this one was dropped");
@@ -490,7 +524,8 @@ impl Connection {
             // The publisher logs the outage once; a line per update would flood the log.
             tracing::debug!(error = %err, "publishing a location failed");
             out.push(ServerFrame::error(
-                503,
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::DEPENDENCY_UNAVAILABLE,
                 "live updates are unavailable right now; your location was saved",
             ));
         }
@@ -498,19 +533,28 @@ impl Connection {
 
     async fn subscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         if self.here.is_none() {
-            return out.push(ServerFrame::error(400, "send init before subscribe"));
+            return out.push(ServerFrame::error(
+                StatusCode::BAD_REQUEST,
+                code::INIT_REQUIRED,
+                "send init before subscribe",
+            ));
         }
         match store::are_friends(&self.state.backends.db, self.user_id, friend_id).await {
             Ok(true) => {}
             Ok(false) => {
                 return out.push(ServerFrame::error(
-                    403,
+                    StatusCode::FORBIDDEN,
+                    code::FORBIDDEN,
                     format!("user {friend_id} is not your friend"),
                 ));
             }
             Err(err) => {
                 tracing::warn!(error = %err, "checking a friendship failed");
-                return out.push(ServerFrame::error(503, "the user database is unavailable"));
+                return out.push(ServerFrame::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code::DEPENDENCY_UNAVAILABLE,
+                    "the user database is unavailable",
+                ));
             }
         }
         self.follow(friend_id, out).await;
@@ -542,7 +586,8 @@ impl Connection {
     async fn unsubscribe(&mut self, friend_id: i64, out: &mut Vec<ServerFrame>) {
         if !self.friends.contains(friend_id) {
             return out.push(ServerFrame::error(
-                404,
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
                 format!("not subscribed to user {friend_id}"),
             ));
         }
@@ -956,6 +1001,7 @@ mod tests {
                 .unwrap();
             let refused = clients[2].next("error").await;
             assert_eq!(refused["status"], 400);
+            assert_eq!(refused["code"], "invalid-body");
             assert!(
                 clients[2]
                     .written()

@@ -11,6 +11,43 @@ use serde::Serialize;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The stable codes clients match on: the last segment of a problem's `type`
+/// (`/problems/{code}`) and the `code` of a WebSocket error frame. One list, so the two
+/// transports cannot drift apart.
+pub mod code {
+    /// A query or path parameter that is missing, does not parse or is out of range.
+    pub const INVALID_PARAMETER: &str = "invalid-parameter";
+    /// A body (or WebSocket message) that does not parse or holds a field out of range.
+    pub const INVALID_BODY: &str = "invalid-body";
+    /// Free text holding control characters ([`crate::text`]).
+    pub const INVALID_TEXT: &str = "invalid-text";
+    /// Google's `INVALID_REQUEST`, for the Google-shaped navigation endpoints.
+    pub const INVALID_REQUEST: &str = "invalid-request";
+    /// A WebSocket message that needs the connection's `init` first.
+    pub const INIT_REQUIRED: &str = "init-required";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not-found";
+    pub const METHOD_NOT_ALLOWED: &str = "method-not-allowed";
+    pub const CONFLICT: &str = "conflict";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload-too-large";
+    pub const UNPROCESSABLE: &str = "unprocessable";
+    pub const RATE_LIMITED: &str = "rate-limited";
+    pub const TOO_MANY_CONNECTIONS: &str = "too-many-connections";
+    pub const DEPENDENCY_UNAVAILABLE: &str = "dependency-unavailable";
+    pub const TIMED_OUT: &str = "timed-out";
+    pub const INTERNAL: &str = "internal";
+    /// Answered by the connection layer before any route: see `serve::connection`.
+    pub const MALFORMED_REQUEST: &str = "malformed-request";
+    pub const URI_TOO_LONG: &str = "uri-too-long";
+    pub const HEADERS_TOO_LARGE: &str = "headers-too-large";
+
+    /// A problem's `type` for `code`.
+    pub fn problem_type(code: &str) -> String {
+        format!("/problems/{code}")
+    }
+}
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -73,14 +110,14 @@ pub async fn time_limit(
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
         ApiError::BadRequest {
-            code: "invalid-parameter",
+            code: code::INVALID_PARAMETER,
             detail: detail.into(),
         }
     }
 
     pub fn invalid_body(detail: impl Into<String>) -> Self {
         ApiError::BadRequest {
-            code: "invalid-body",
+            code: code::INVALID_BODY,
             detail: detail.into(),
         }
     }
@@ -112,21 +149,22 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable code of this error ([`code`]): `type` is `/problems/{code}`.
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. } => code,
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::MethodNotAllowed(_) => "method-not-allowed",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge(_) => "payload-too-large",
-            ApiError::Unprocessable(_) => "unprocessable",
-            ApiError::RateLimited { .. } => "rate-limited",
-            ApiError::TooManyConnections { .. } => "too-many-connections",
-            ApiError::Unavailable { .. } => "dependency-unavailable",
-            ApiError::TimedOut(_) => "timed-out",
-            ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized(_) => code::UNAUTHORIZED,
+            ApiError::Forbidden(_) => code::FORBIDDEN,
+            ApiError::NotFound(_) => code::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => code::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => code::CONFLICT,
+            ApiError::PayloadTooLarge(_) => code::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => code::UNPROCESSABLE,
+            ApiError::RateLimited { .. } => code::RATE_LIMITED,
+            ApiError::TooManyConnections { .. } => code::TOO_MANY_CONNECTIONS,
+            ApiError::Unavailable { .. } => code::DEPENDENCY_UNAVAILABLE,
+            ApiError::TimedOut(_) => code::TIMED_OUT,
+            ApiError::Internal(_) => code::INTERNAL,
         }
     }
 }
@@ -169,7 +207,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let problem = Problem {
-            kind: format!("/problems/{}", self.code()),
+            kind: code::problem_type(self.code()),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail,

@@ -21,7 +21,7 @@ pub fn check_printable(field: &str, value: &str) -> Result<(), ApiError> {
     match find_control(value) {
         None => Ok(()),
         Some((position, c)) => Err(ApiError::BadRequest {
-            code: "invalid-text",
+            code: crate::problem::code::INVALID_TEXT,
             detail: format!(
                 "{field} holds the control character U+{:04X} at character {position}; \
                  text fields take no control characters (U+0000 to U+001F, U+007F to U+009F)",

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod directions;
+pub mod error;
 pub mod geocode;
 pub mod http;
 pub mod planner;
@@ -17,4 +18,5 @@ pub mod service;
 pub mod tiles;
 
 pub use config::NavigationConfig;
+pub use error::{Error, Result};
 pub use service::NavState;

@@ -14,6 +14,7 @@ use kit::ops::{CheckStatus, Readiness};
 use routing::{Mode, TileStore};
 
 use crate::config::NavigationConfig;
+use crate::error::{Error, Result};
 use crate::geocode;
 use crate::planner::{Plan, PlanError, PlanOptions, PlannerSettings, plan};
 use crate::response::{DirectionsResponse, ResolvedStop, directions_response};
@@ -34,29 +35,6 @@ pub struct NavRequest {
     /// Origin, waypoints in order, destination.
     pub stops: Vec<Stop>,
     pub options: PlanOptions,
-}
-
-/// Why directions could not be given.
-#[derive(Debug, thiserror::Error)]
-pub enum NavError {
-    /// A place could not be geocoded (`NOT_FOUND`).
-    #[error("{0}")]
-    NotFound(String),
-    /// No route, or a stop too far from any road (`ZERO_RESULTS`).
-    #[error("{0}")]
-    ZeroResults(String),
-    /// No tile version is published yet.
-    #[error("{0}")]
-    NotReady(String),
-    /// The plan would need more work than one request may ask for (422).
-    #[error("{0}")]
-    TooCostly(String),
-    /// Tile storage or the database failed.
-    #[error("{dependency} is unavailable: {detail}")]
-    Unavailable {
-        dependency: &'static str,
-        detail: String,
-    },
 }
 
 /// Work one plan did, for benchmarks.
@@ -234,8 +212,8 @@ impl NavState {
         readiness
     }
 
-    fn not_ready(&self) -> NavError {
-        NavError::NotReady(format!(
+    fn not_ready(&self) -> Error {
+        Error::NotReady(format!(
             "no routing tiles are published in {} yet",
             self.inner.tiles.store().url()
         ))
@@ -247,7 +225,7 @@ impl NavState {
         &self,
         stops: &[LatLon],
         options: &PlanOptions,
-    ) -> Result<(Plan, PlanMetrics), NavError> {
+    ) -> Result<(Plan, PlanMetrics)> {
         let version = self.current_version().ok_or_else(|| self.not_ready())?;
         let tiles = RequestTiles::new(&self.inner.tiles, &version);
         let planned = plan(&tiles, stops, options, &self.inner.settings);
@@ -261,12 +239,12 @@ impl NavState {
                 let m = metrics(&p);
                 Ok((p, m))
             }
-            Err(PlanError::Storage(detail)) => Err(NavError::Unavailable {
+            Err(PlanError::Storage(detail)) => Err(Error::Unavailable {
                 dependency: "tile storage",
                 detail,
             }),
-            Err(e @ PlanError::TooCostly { .. }) => Err(NavError::TooCostly(e.to_string())),
-            Err(e) => Err(NavError::ZeroResults(e.to_string())),
+            Err(e @ PlanError::TooCostly { .. }) => Err(Error::TooCostly(e.to_string())),
+            Err(e) => Err(Error::ZeroResults(e.to_string())),
         }
     }
 
@@ -275,11 +253,11 @@ impl NavState {
         &self,
         stops: Vec<LatLon>,
         options: PlanOptions,
-    ) -> Result<(Plan, PlanMetrics), NavError> {
+    ) -> Result<(Plan, PlanMetrics)> {
         let turn = Arc::clone(&self.inner.planners)
             .acquire_owned()
             .await
-            .map_err(|e| NavError::Unavailable {
+            .map_err(|e| Error::Unavailable {
                 dependency: "planner",
                 detail: e.to_string(),
             })?;
@@ -290,7 +268,7 @@ impl NavState {
             state.plan_blocking(&stops, &options)
         })
         .await
-        .map_err(|e| NavError::Unavailable {
+        .map_err(|e| Error::Unavailable {
             dependency: "planner",
             detail: e.to_string(),
         })?
@@ -316,9 +294,10 @@ impl NavState {
     }
 
     /// Directions for a request as the JSON body to send: geocodes text stops, plans, and
-    /// shapes the answer. Answers for the same request on the same version come from the
-    /// route cache.
-    pub async fn directions(&self, request: NavRequest) -> Result<Bytes, NavError> {
+    /// shapes the answer. A place that geocodes to nothing (`NOT_FOUND`) and a plan with no
+    /// route (`ZERO_RESULTS`) are answers in Google's shape, not errors. Answers for the
+    /// same request on the same version come from the route cache.
+    pub async fn directions(&self, request: NavRequest) -> Result<Bytes> {
         let key = self.cache_key(&request).ok_or_else(|| self.not_ready())?;
         if let Some(routes) = &self.inner.routes
             && let Some(hit) = routes.get(&key)
@@ -328,7 +307,16 @@ impl NavState {
         }
         let mut resolved = Vec::with_capacity(request.stops.len());
         for stop in &request.stops {
-            resolved.push(self.resolve(stop).await?);
+            match self.resolve(stop).await {
+                Ok(stop) => resolved.push(stop),
+                // Not cached: the geocoding table can be reloaded under the same tile
+                // version, and the place may exist then.
+                Err(Error::NotFound(message)) => {
+                    let failed = DirectionsResponse::failed("NOT_FOUND", message);
+                    return Ok(Bytes::from(encode(&failed)?));
+                }
+                Err(e) => return Err(e),
+            }
         }
         let points: Vec<LatLon> = resolved.iter().map(|s| s.point).collect();
         let response = match self.plan(points, request.options).await {
@@ -344,15 +332,10 @@ impl NavState {
                     &warnings,
                 )
             }
-            Err(NavError::ZeroResults(message)) => {
-                DirectionsResponse::failed("ZERO_RESULTS", message)
-            }
+            Err(Error::ZeroResults(message)) => DirectionsResponse::failed("ZERO_RESULTS", message),
             Err(e) => return Err(e),
         };
-        let mut json = serde_json::to_vec(&response).map_err(|e| NavError::Unavailable {
-            dependency: "response encoding",
-            detail: e.to_string(),
-        })?;
+        let mut json = encode(&response)?;
         // The cache weighs the body by its length: give back the spare capacity it would
         // otherwise hold unseen.
         json.shrink_to_fit();
@@ -364,7 +347,7 @@ impl NavState {
         Ok(body)
     }
 
-    async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop, NavError> {
+    async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop> {
         match stop {
             Stop::Point(p) => Ok(ResolvedStop {
                 point: *p,
@@ -373,16 +356,11 @@ impl NavState {
                 types: Vec::new(),
             }),
             Stop::Text(text) => {
-                let found = geocode::forward(&self.inner.backends.db, text, None, 1)
-                    .await
-                    .map_err(|e| NavError::Unavailable {
-                        dependency: "database",
-                        detail: e.to_string(),
-                    })?;
+                let found = geocode::forward(&self.inner.backends.db, text, None, 1).await?;
                 let hit = found
                     .into_iter()
                     .next()
-                    .ok_or_else(|| NavError::NotFound(format!("no place matches {text:?}")))?;
+                    .ok_or_else(|| Error::NotFound(format!("no place matches {text:?}")))?;
                 Ok(ResolvedStop {
                     point: LatLon {
                         lat: hit.lat,
@@ -395,6 +373,13 @@ impl NavState {
             }
         }
     }
+}
+
+fn encode(response: &DirectionsResponse) -> Result<Vec<u8>> {
+    serde_json::to_vec(response).map_err(|e| Error::Unavailable {
+        dependency: "response encoding",
+        detail: e.to_string(),
+    })
 }
 
 /// Google's `travel_mode` spelling.

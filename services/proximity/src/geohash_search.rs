@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use geo_core::{LatLon, covering_cells, haversine_m, precision_for_radius};
-use kit::ApiError;
 use kit::cache::Cache;
 use kit::db::Db;
 
+use crate::Result;
 use crate::hours;
 use crate::model::Summary;
 use crate::snapshot::Filters;
@@ -46,7 +46,7 @@ async fn candidate_ids(
     cache: &Cache,
     ttl: Duration,
     cells: &[String],
-) -> Result<Vec<i64>, ApiError> {
+) -> Result<Vec<i64>> {
     let keys: Vec<String> = cells.iter().map(|c| cell_key(c)).collect();
     let cached = cache
         .get_many(&keys)
@@ -77,12 +77,7 @@ async fn candidate_ids(
 }
 
 /// Published summaries for `ids`, through the business cache.
-pub async fn hydrate(
-    db: &Db,
-    cache: &Cache,
-    ttl: Duration,
-    ids: &[i64],
-) -> Result<Vec<Summary>, ApiError> {
+pub async fn hydrate(db: &Db, cache: &Cache, ttl: Duration, ids: &[i64]) -> Result<Vec<Summary>> {
     let keys: Vec<String> = ids.iter().map(|id| business_key(*id)).collect();
     let cached = cache
         .get_many(&keys)
@@ -119,7 +114,7 @@ pub async fn nearby(
     filters: &Filters,
     after: Option<(f64, i64)>,
     limit: usize,
-) -> Result<(usize, Vec<(Summary, f64)>), ApiError> {
+) -> Result<(usize, Vec<(Summary, f64)>)> {
     let len = precision_for_radius(radius_m);
     let cells: Vec<String> = covering_cells(center, radius_m, len)
         .iter()

@@ -8,6 +8,7 @@
 //! Entry points: [`service::AppState::build`], then [`http::router`].
 
 pub mod config;
+pub mod error;
 pub mod geohash_search;
 pub mod hours;
 pub mod http;
@@ -18,4 +19,5 @@ pub mod snapshot;
 pub mod store;
 
 pub use config::{ProximityConfig, SearchEngine};
+pub use error::{Error, Result};
 pub use service::AppState;

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use arc_swap::ArcSwap;
 use axum::extract::FromRef;
 use chrono::{Timelike, Utc};
@@ -13,6 +12,7 @@ use kit::Backends;
 use kit::auth::Auth;
 use kit::ops::{CheckStatus, Readiness};
 
+use crate::Result;
 use crate::config::{ProximityConfig, parse_refresh_at};
 use crate::geohash_search::{business_key, cell_key};
 use crate::import;
@@ -104,11 +104,9 @@ impl AppState {
     }
 
     /// Publishes the live table and makes this instance serve it before returning.
-    pub async fn publish(&self) -> anyhow::Result<Published> {
+    pub async fn publish(&self) -> Result<Published> {
         let _guard = self.inner.rebuild_lock.lock().await;
-        let diff = store::publish(&self.inner.backends.db)
-            .await
-            .context("publishing the index")?;
+        let diff = store::publish(&self.inner.backends.db).await?;
         invalidate_published(&self.inner.backends.cache, &diff, SecondPass::Spawn).await;
         let started = std::time::Instant::now();
         self.rebuild_locked().await?;
@@ -125,7 +123,7 @@ impl AppState {
     }
 
     /// Rebuilds the in-memory index when a newer publication exists.
-    pub async fn reload(&self) -> anyhow::Result<bool> {
+    pub async fn reload(&self) -> Result<bool> {
         let _guard = self.inner.rebuild_lock.lock().await;
         let version = store::published_version(&self.inner.backends.db).await?;
         if version == self.snapshot().version && version != 0 {
@@ -135,7 +133,7 @@ impl AppState {
         Ok(true)
     }
 
-    async fn rebuild_locked(&self) -> anyhow::Result<()> {
+    async fn rebuild_locked(&self) -> Result<()> {
         let (version, summaries) = store::load_published(&self.inner.backends.db).await?;
         let leaf_capacity = self.inner.config.quadtree_leaf_capacity;
         let snapshot =

@@ -13,7 +13,7 @@ use sqlx::{Acquire, Row};
 
 use crate::model::{Business, BusinessFields, INDEXED_PRECISIONS, ImportedBusiness, Summary};
 
-pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
+pub use crate::error::Result;
 
 /// Rows per multi-row INSERT: 16 columns x 400 rows stays under every engine's parameter limit.
 const BATCH_ROWS: usize = 400;
@@ -127,10 +127,10 @@ pub async fn delete_business(db: &Db, id: i64) -> Result<bool> {
 }
 
 pub async fn count_businesses(db: &Db) -> Result<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM businesses")
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM businesses")
         .fetch_one(&db.pool)
-        .await?
-        .try_get("n")
+        .await?;
+    Ok(row.try_get("n")?)
 }
 
 /// Inserts or updates imported rows by OSM reference; unchanged rows keep their revision.
@@ -225,7 +225,7 @@ pub async fn published_version(db: &Db) -> Result<i64> {
     let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM index_publications")
         .fetch_one(&db.pool)
         .await?;
-    row.try_get("v")
+    Ok(row.try_get("v")?)
 }
 
 /// Published summaries for `ids` (missing ids are skipped).

@@ -2,6 +2,7 @@
 //! raw wire bytes, for the fuzz target), and what the server sends.
 
 use axum::extract::ws::{Message, Utf8Bytes};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::{MAX_FRAME_TEXT, MAX_MESSAGE_BYTES, read_failure, validate_fix};
@@ -71,8 +72,12 @@ pub(super) enum ServerFrame {
         distance_m: f64,
         timestamp: f64,
     },
+    /// A refused frame or an outage; the connection stays open. `code` is from the
+    /// vocabulary of the HTTP problem `type`s ([`kit::problem::code`]), `status` the HTTP
+    /// status that goes with it.
     Error {
         status: u16,
+        code: &'static str,
         detail: String,
     },
     /// A WebSocket ping (not JSON): it travels with the frames so that it waits behind
@@ -82,9 +87,14 @@ pub(super) enum ServerFrame {
 }
 
 impl ServerFrame {
-    pub(super) fn error(status: u16, detail: impl Into<String>) -> ServerFrame {
+    pub(super) fn error(
+        status: StatusCode,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> ServerFrame {
         ServerFrame::Error {
-            status,
+            status: status.as_u16(),
+            code,
             detail: detail.into(),
         }
     }

@@ -10,6 +10,8 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::Result;
+
 use super::extract::Place;
 use super::normalize::tokens;
 use super::rank::{Candidate, Query, score, types_for};
@@ -107,15 +109,15 @@ pub async fn replace_all(db: &Db, places: &[Place]) -> anyhow::Result<u64> {
 }
 
 /// Rows in the table (zero until an import has filled it).
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM geocode_places")
+pub async fn count(db: &Db) -> Result<i64> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM geocode_places")
         .fetch_one(&db.pool)
-        .await?
-        .try_get("n")
+        .await?;
+    Ok(row.try_get("n")?)
 }
 
 /// Whether the table has no row yet (first start before any import).
-pub async fn is_empty(db: &Db) -> Result<bool, sqlx::Error> {
+pub async fn is_empty(db: &Db) -> Result<bool> {
     let row = sqlx::query("SELECT place_id FROM geocode_places LIMIT 1")
         .fetch_optional(&db.pool)
         .await?;
@@ -125,7 +127,7 @@ pub async fn is_empty(db: &Db) -> Result<bool, sqlx::Error> {
 const CANDIDATE_COLUMNS: &str =
     "place_id, name, formatted_address, kind, housenumber, lat, lon, search_text, rank_weight";
 
-fn candidate(row: &AnyRow) -> Result<Candidate, sqlx::Error> {
+fn candidate(row: &AnyRow) -> Result<Candidate> {
     Ok(Candidate {
         place_id: row.try_get("place_id")?,
         name: row.try_get("name")?,
@@ -152,11 +154,7 @@ fn result(c: Candidate, distance_m: Option<f64>) -> GeocodeResult {
 
 /// Rows holding every `required` token as a token prefix, those holding the most query
 /// tokens as whole words first. Tokens are normalised, so they hold no `LIKE` wildcards.
-async fn candidates(
-    db: &Db,
-    required: &[&str],
-    all: &[String],
-) -> Result<Vec<Candidate>, sqlx::Error> {
+async fn candidates(db: &Db, required: &[&str], all: &[String]) -> Result<Vec<Candidate>> {
     let mut conditions = Vec::new();
     let mut params: Vec<String> = Vec::new();
     for token in required {
@@ -190,7 +188,7 @@ async fn candidates(
 }
 
 /// Which of `words` start a token of at least one row (one scan for all of them).
-async fn words_found(db: &Db, words: &[&str]) -> Result<Vec<bool>, sqlx::Error> {
+async fn words_found(db: &Db, words: &[&str]) -> Result<Vec<bool>> {
     let columns: Vec<String> = (1..=words.len())
         .map(|i| {
             format!(
@@ -227,7 +225,7 @@ pub async fn forward(
     query: &str,
     near: Option<(f64, f64)>,
     limit: usize,
-) -> Result<Vec<GeocodeResult>, sqlx::Error> {
+) -> Result<Vec<GeocodeResult>> {
     let parsed = Query::parse(query);
     if parsed.tokens.is_empty() || limit == 0 {
         return Ok(Vec::new());
@@ -325,7 +323,7 @@ async fn within(
     at: LatLon,
     radius_m: f64,
     addresses: bool,
-) -> Result<Vec<(f64, Candidate)>, sqlx::Error> {
+) -> Result<Vec<(f64, Candidate)>> {
     // A little margin so that float error never drops a row on the edge.
     let dlat = radius_m / metres_per_degree() * 1.01 + 1e-6;
     let cos = at.lat.to_radians().cos();
@@ -387,12 +385,7 @@ async fn within(
 /// [`REVERSE_ADDRESS_RADII_M`], ordered by exact haversine distance). When there is no address
 /// within 1 km, the nearest other places (streets, POIs, districts, towns) within 10 km
 /// ([`REVERSE_FALLBACK_RADII_M`]). Beyond that, or for an invalid coordinate, nothing.
-pub async fn reverse(
-    db: &Db,
-    lat: f64,
-    lon: f64,
-    limit: usize,
-) -> Result<Vec<GeocodeResult>, sqlx::Error> {
+pub async fn reverse(db: &Db, lat: f64, lon: f64, limit: usize) -> Result<Vec<GeocodeResult>> {
     let Ok(at) = LatLon::new(lat, lon) else {
         return Ok(Vec::new());
     };

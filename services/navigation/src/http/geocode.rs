@@ -118,15 +118,11 @@ pub(super) async fn geocode(
 ) -> Result<Json<GeocodeResponse>, ApiError> {
     let db = &state.backends().db;
     let found = match parse_geocode_query(&params)? {
-        GeocodeQuery::Forward { text, limit } => geocode::forward(db, &text, None, limit).await,
+        GeocodeQuery::Forward { text, limit } => geocode::forward(db, &text, None, limit).await?,
         GeocodeQuery::Reverse { point, limit } => {
-            geocode::reverse(db, point.lat, point.lon, limit).await
+            geocode::reverse(db, point.lat, point.lon, limit).await?
         }
     };
-    let found = found.map_err(|e| {
-        tracing::warn!(error = %e, "geocoding query failed");
-        ApiError::unavailable("database")
-    })?;
     let results: Vec<GeocodeHit> = found
         .into_iter()
         .map(|r| GeocodeHit {

@@ -6,9 +6,38 @@ mod geocode;
 mod nav;
 
 use axum::Router;
+use kit::ApiError;
 use utoipa::OpenApi;
 
+use crate::Error;
 use crate::service::NavState;
+
+/// The one place where the service's failures become problem documents. `NOT_FOUND` and
+/// `ZERO_RESULTS` are answers (HTTP 200, Google's convention) that `NavState::directions`
+/// gives in the body; no handler lets them through, and were one to, 404 is the nearest.
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        match err {
+            Error::NotFound(detail) | Error::ZeroResults(detail) => ApiError::NotFound(detail),
+            Error::TooCostly(detail) => ApiError::Unprocessable(detail),
+            Error::NotReady(detail) => {
+                tracing::warn!(%detail, "directions asked before tiles were published");
+                ApiError::unavailable("routing tiles")
+            }
+            // Any failed geocoding query reads as the database being down (503 with
+            // `Retry-After`), never a 500: the queries are fixed, so what fails is the
+            // database, not the input.
+            Error::Database(sql) => {
+                tracing::warn!(error = %sql, "geocoding query failed");
+                ApiError::unavailable("database")
+            }
+            Error::Unavailable { dependency, detail } => {
+                tracing::warn!(dependency, %detail, "directions failed on a dependency");
+                ApiError::unavailable(dependency)
+            }
+        }
+    }
+}
 
 pub use geocode::{GeocodeParams, GeocodeQuery, parse_geocode_query};
 pub use nav::{MAX_TEXT_CHARS, NavParams, parse_nav_request, parse_stop};

@@ -1,10 +1,10 @@
 //! `GET /v1/nav`: directions between places given as `lat,lng` or text.
 
+use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use geo_core::LatLon;
 use kit::ApiError;
 use kit::extract::AppQuery;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::planner::PlanOptions;
 use crate::response::DirectionsResponse;
-use crate::service::{NavError, NavRequest, NavState, Stop};
+use crate::service::{NavRequest, NavState, Stop};
 
 pub(super) fn router() -> Router<NavState> {
     Router::new().route("/v1/nav", get(directions))
@@ -62,7 +62,7 @@ pub struct NavParams {
 /// Google's `INVALID_REQUEST`, as a 400 problem (shared with geocoding).
 pub(super) fn bad(detail: impl Into<String>) -> ApiError {
     ApiError::BadRequest {
-        code: "invalid-request",
+        code: kit::problem::code::INVALID_REQUEST,
         detail: detail.into(),
     }
 }
@@ -225,33 +225,6 @@ fn check_work(stops: usize, options: &PlanOptions) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Maps what the service could not do onto the wire: `NOT_FOUND` and `ZERO_RESULTS` are
-/// answers (HTTP 200, Google's convention); a plan over its work budget is a 422; missing
-/// tiles or storage are 503s.
-pub(super) fn nav_error(error: NavError) -> Response {
-    match error {
-        NavError::NotFound(message) => (
-            StatusCode::OK,
-            Json(DirectionsResponse::failed("NOT_FOUND", message)),
-        )
-            .into_response(),
-        NavError::ZeroResults(message) => (
-            StatusCode::OK,
-            Json(DirectionsResponse::failed("ZERO_RESULTS", message)),
-        )
-            .into_response(),
-        NavError::TooCostly(detail) => ApiError::Unprocessable(detail).into_response(),
-        NavError::NotReady(detail) => {
-            tracing::warn!(%detail, "directions asked before tiles were published");
-            ApiError::unavailable("routing tiles").into_response()
-        }
-        NavError::Unavailable { dependency, detail } => {
-            tracing::warn!(dependency, %detail, "directions failed on a dependency");
-            ApiError::unavailable(dependency).into_response()
-        }
-    }
-}
-
 /// Directions between places, in the Google Directions response shape.
 #[utoipa::path(
     get,
@@ -268,20 +241,17 @@ pub(super) fn nav_error(error: NavError) -> Response {
 pub(super) async fn directions(
     State(state): State<NavState>,
     AppQuery(params): AppQuery<NavParams>,
-) -> Response {
-    let request = match parse_nav_request(&params, state.config().max_waypoints) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    match state.directions(request).await {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => nav_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let request = parse_nav_request(&params, state.config().max_waypoints)?;
+    let body = state.directions(request).await?;
+    // Already JSON (and maybe from the route cache): sent as it is, not serialised again.
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn stops_are_coordinates_or_sane_text() {

@@ -64,13 +64,7 @@ pub(super) async fn refresh_index(
     caller: Caller,
 ) -> Result<Json<PublicationResponse>, ApiError> {
     require_admin(&caller)?;
-    let published = app
-        .publish()
-        .await
-        .map_err(|err| match err.downcast_ref::<sqlx::Error>() {
-            Some(sql) if kit::db::is_unavailable(sql) => ApiError::unavailable("database"),
-            _ => ApiError::Internal(err),
-        })?;
+    let published = app.publish().await?;
     Ok(Json(PublicationResponse {
         version: published.version,
         businesses: published.businesses,

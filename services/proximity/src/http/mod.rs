@@ -6,9 +6,22 @@ mod businesses;
 mod search;
 
 use axum::Router;
+use kit::ApiError;
 use utoipa::OpenApi;
 
+use crate::Error;
 use crate::service::AppState;
+
+/// The one place where the service's failures become problem documents.
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        match err {
+            // 503 with `Retry-After` when the database is down, else a logged 500.
+            Error::Database(sql) => ApiError::from(sql),
+            Error::IndexBuild(join) => ApiError::Internal(join.into()),
+        }
+    }
+}
 
 /// The service's routes, with state applied.
 pub fn router(state: AppState) -> Router {
