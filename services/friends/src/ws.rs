@@ -156,11 +156,10 @@ impl Heard {
     /// A cached fix as if heard when it was written; `None` once it is older than `ttl`.
     fn from_cache(location: &CachedLocation, now_ms: i64, ttl: Duration) -> Option<Heard> {
         let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
+        // A cache entry with an invalid coordinate (not written by us) counts as absent.
+        let at = LatLon::new(location.latitude, location.longitude).ok()?;
         (age < ttl).then(|| Heard {
-            at: LatLon {
-                lat: location.latitude,
-                lon: location.longitude,
-            },
+            at,
             timestamp: location.timestamp,
             seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
         })
@@ -496,13 +495,9 @@ fn validate_fix(
     if !timestamp.is_finite() || timestamp < 0.0 || timestamp > now + 86_400.0 {
         return Err("timestamp must be Unix seconds, not more than a day ahead".into());
     }
-    Ok((
-        LatLon {
-            lat: latitude,
-            lon: longitude,
-        },
-        timestamp,
-    ))
+    // Checked above with the messages clients know; `new` cannot fail here.
+    let at = LatLon::new(latitude, longitude).map_err(|e| e.to_string())?;
+    Ok((at, timestamp))
 }
 
 /// `friend`'s fix as the client sees it, when within `radius_m` of `here`.
@@ -949,11 +944,12 @@ impl Connection {
                 longitude,
                 timestamp,
             } => {
+                // Every publisher validates; an invalid fix from pub/sub is dropped.
+                let Ok(at) = LatLon::new(latitude, longitude) else {
+                    return;
+                };
                 let heard = Heard {
-                    at: LatLon {
-                        lat: latitude,
-                        lon: longitude,
-                    },
+                    at,
                     timestamp,
                     seen: now,
                 };
@@ -971,9 +967,8 @@ impl Connection {
                 if session == random.session {
                     return;
                 }
-                let at = LatLon {
-                    lat: latitude,
-                    lon: longitude,
+                let Ok(at) = LatLon::new(latitude, longitude) else {
+                    return;
                 };
                 let distance = haversine_m(here, at);
                 if distance <= self.radius_m {
