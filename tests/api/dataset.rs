@@ -2,7 +2,7 @@
 //! La Roche-Chalais / Pomerol pair, latitudes 60 and 78, both sides of the antimeridian,
 //! both polar caps beyond 85 degrees, and exact duplicates (ties broken by id).
 
-use geo_core::{LatLon, haversine_m};
+use geo_core::{LatLon, degree_span, haversine_m, offset_m};
 use kit::db::Db;
 use proximity::model::BusinessFields;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -51,8 +51,7 @@ pub fn generate(seed: u64) -> Vec<BusinessFields> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut out = Vec::new();
     // Dense city: 900 in 1.5 km x 1.5 km (400 per km^2) in Helsinki, latitude 60.
-    let d_lat = 1.5 / 111.195;
-    let d_lon = 1.5 / (111.195 * 60.17_f64.to_radians().cos());
+    let (d_lat, d_lon) = degree_span(60.17, 1_500.0);
     cluster(
         &mut rng,
         &mut out,
@@ -101,10 +100,8 @@ pub async fn load(db: &Db, rows: &[BusinessFields]) -> Vec<Point> {
         .iter()
         .map(|row| Point {
             id: row.get("id"),
-            location: LatLon {
-                lat: row.get("latitude"),
-                lon: row.get("longitude"),
-            },
+            location: LatLon::new(row.get("latitude"), row.get("longitude"))
+                .expect("the API stored a valid coordinate"),
             category: row.get("category"),
         })
         .collect()
@@ -141,14 +138,9 @@ pub fn centres(points: &[Point], radius_m: f64, n: usize, seed: u64) -> Vec<LatL
                 .unwrap();
             }
             let p = points[rng.random_range(0..points.len())].location;
-            let offset_m = rng.random_range(0.0..1.5) * radius_m;
+            let dist_m = rng.random_range(0.0..1.5) * radius_m;
             let bearing = rng.random_range(0.0..std::f64::consts::TAU);
-            let d_lat = offset_m * bearing.cos() / 111_195.0;
-            let lat = (p.lat + d_lat).clamp(-90.0, 90.0);
-            let cos = lat.to_radians().cos().max(0.01);
-            let lon = p.lon + offset_m * bearing.sin() / (111_195.0 * cos);
-            let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
-            LatLon::new(lat, lon).unwrap()
+            offset_m(p, dist_m * bearing.cos(), dist_m * bearing.sin())
         })
         .collect()
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::synth::businesses::{CITIES, SynthBusiness};
-use geo_core::{LatLon, haversine_m};
+use geo_core::{LatLon, haversine_m, offset_m};
 use kit::cache::{Cache, LocalCache};
 use kit::db::Db;
 use proximity::model::{BusinessFields, Summary};
@@ -85,17 +85,13 @@ pub fn dense_centres(
         let p = data[rng.random_range(0..data.len())].location;
         let dense = CITIES
             .iter()
-            .any(|&(_, lat, lon, _)| haversine_m(p, LatLon { lat, lon }) <= DENSE_WITHIN_M);
+            .any(|&(_, lat, lon, _)| haversine_m(p, LatLon::clamped(lat, lon)) <= DENSE_WITHIN_M);
         if !dense {
             continue;
         }
-        let d_lat = rng.random_range(-JITTER_M..=JITTER_M) / 111_195.0;
-        let d_lon = rng.random_range(-JITTER_M..=JITTER_M)
-            / (111_195.0 * p.lat.to_radians().cos().max(0.01));
-        out.push(LatLon {
-            lat: (p.lat + d_lat).clamp(-90.0, 90.0),
-            lon: (p.lon + d_lon).clamp(-180.0, 180.0),
-        });
+        let north_m = rng.random_range(-JITTER_M..=JITTER_M);
+        let east_m = rng.random_range(-JITTER_M..=JITTER_M);
+        out.push(offset_m(p, north_m, east_m));
     }
     Ok(out)
 }

@@ -249,10 +249,10 @@ async fn run_extract(args: &RouteArgs, path: &Path, name: &str) -> anyhow::Resul
             let pairs = pick_pairs(&cache, &version, pair_count, &mut rng, &settings, |rng| {
                 let mut p = || {
                     let n = nodes[rng.random_range(0..nodes.len())];
-                    LatLon {
-                        lat: n.lat + rng.random_range(-0.002..0.002),
-                        lon: n.lon + rng.random_range(-0.002..0.002),
-                    }
+                    LatLon::clamped(
+                        n.lat + rng.random_range(-0.002..0.002),
+                        n.lon + rng.random_range(-0.002..0.002),
+                    )
                 };
                 (p(), p())
             });
@@ -535,14 +535,14 @@ async fn run_synthetic(args: &RouteArgs) -> anyhow::Result<SyntheticResult> {
         // West edge to east edge: about the country's width apart.
         let width = e - w;
         let sample = |rng: &mut StdRng| {
-            let from = LatLon {
-                lat: rng.random_range(s..n),
-                lon: rng.random_range(w..w + width * 0.05),
-            };
-            let to = LatLon {
-                lat: rng.random_range(s..n),
-                lon: rng.random_range(e - width * 0.05..e),
-            };
+            let from = LatLon::clamped(
+                rng.random_range(s..n),
+                rng.random_range(w..w + width * 0.05),
+            );
+            let to = LatLon::clamped(
+                rng.random_range(s..n),
+                rng.random_range(e - width * 0.05..e),
+            );
             (from, to)
         };
         // Pairs are chosen with the hierarchical planner (exact mode on a country is the

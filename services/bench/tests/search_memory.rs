@@ -2,7 +2,7 @@
 //! the figure behind the navigation service's `ROUTE_MAX_SETTLED` (one request's budget of
 //! settled edges), and proof that the budget bounds a search's memory on a large map.
 
-use geo_core::LatLon;
+use geo_core::{LatLon, METRES_PER_DEGREE, metres_per_degree_lon};
 use geostack_bench::synth::country::{CountryParams, country_graph};
 use routing::astar::{SearchOptions, max_speed_kmh, search_between};
 use routing::import::encode_tiles;
@@ -37,10 +37,13 @@ fn the_settled_budget_bounds_a_search_in_memory() {
     let mode = Mode::Walking;
     let (lat0, lon0) = params.origin;
     let corner = |fy: f64, fx: f64| {
-        let lat = lat0 + fy * params.height_km / 111.2;
-        let lon = lon0 + fx * params.width_km / (111.2 * lat.to_radians().cos());
+        // The synthetic country's own projection: kilometres east measured at the point's
+        // latitude.
+        let lat = lat0 + fy * params.height_km * 1_000.0 / METRES_PER_DEGREE;
+        let lon = lon0 + fx * params.width_km * 1_000.0 / metres_per_degree_lon(lat);
+        let p = LatLon::new(lat, lon).expect("a corner of the synthetic country");
         (1..50)
-            .find_map(|r| snap(&tiles, LatLon { lat, lon }, mode, 1_000.0 * f64::from(r)))
+            .find_map(|r| snap(&tiles, p, mode, 1_000.0 * f64::from(r)))
             .expect("a road near the corner")
     };
     let (a, b) = (corner(0.1, 0.1), corner(0.9, 0.9));

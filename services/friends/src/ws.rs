@@ -249,13 +249,9 @@ fn validate_fix(
     if !timestamp.is_finite() || timestamp < 0.0 || timestamp > now + 86_400.0 {
         return Err("timestamp must be Unix seconds, not more than a day ahead".into());
     }
-    Ok((
-        LatLon {
-            lat: latitude,
-            lon: longitude,
-        },
-        timestamp,
-    ))
+    // Checked above with the messages clients know; `new` cannot fail here.
+    let at = LatLon::new(latitude, longitude).map_err(|e| e.to_string())?;
+    Ok((at, timestamp))
 }
 
 impl Connection {
@@ -715,11 +711,12 @@ impl Connection {
                 longitude,
                 timestamp,
             } => {
+                // Every publisher validates; an invalid fix from pub/sub is dropped.
+                let Ok(at) = LatLon::new(latitude, longitude) else {
+                    return;
+                };
                 let heard = Heard {
-                    at: LatLon {
-                        lat: latitude,
-                        lon: longitude,
-                    },
+                    at,
                     timestamp,
                     seen: now,
                 };
@@ -737,9 +734,8 @@ impl Connection {
                 if session == random.session {
                     return;
                 }
-                let at = LatLon {
-                    lat: latitude,
-                    lon: longitude,
+                let Ok(at) = LatLon::new(latitude, longitude) else {
+                    return;
                 };
                 let distance = haversine_m(here, at);
                 if distance <= self.radius_m {

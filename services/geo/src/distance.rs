@@ -9,6 +9,63 @@ use crate::{BBox, LatLon};
 /// Mean Earth radius (IUGG), metres.
 pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
+/// Metres per degree of latitude on the sphere of [`EARTH_RADIUS_M`], which is also the length
+/// of a degree of longitude at the equator: `R·π/180` ≈ 111 195.08 m. The one metre/degree
+/// constant of the project, consistent with [`haversine_m`] (one degree of latitude measures
+/// exactly this).
+pub const METRES_PER_DEGREE: f64 = EARTH_RADIUS_M.to_radians();
+
+/// Metres per degree of longitude at latitude `lat_deg`: [`METRES_PER_DEGREE`]` · cos(lat)`,
+/// 0 at the poles.
+#[inline]
+pub fn metres_per_degree_lon(lat_deg: f64) -> f64 {
+    METRES_PER_DEGREE * lat_deg.to_radians().cos()
+}
+
+/// Half-sizes in degrees, `(d_lat, d_lon)`, of the latitude/longitude box around a point at
+/// latitude `lat_deg` that holds a circle of `radius_m`, in the local flat approximation
+/// (`d_lat = r / METRES_PER_DEGREE`, `d_lon = d_lat / cos(lat)`).
+///
+/// Not an exact spherical bound: the true longitude half-width is a little larger away from
+/// the equator, so callers pruning with it add a margin. Near a pole `d_lon` grows without
+/// bound (the cosine is floored at 1e-6); callers clamp to the whole longitude range.
+#[inline]
+pub fn degree_span(lat_deg: f64, radius_m: f64) -> (f64, f64) {
+    let d_lat = radius_m / METRES_PER_DEGREE;
+    (d_lat, d_lat / lat_deg.to_radians().cos().max(1e-6))
+}
+
+/// The point `north_m` metres north and `east_m` metres east of `p`, in the local flat
+/// (equirectangular) approximation around `p`: exact along meridians, good to well under 0.1%
+/// within tens of kilometres away from the poles. Meant for test fixtures, synthetic data and
+/// jitter, not for navigation.
+///
+/// The latitude is clamped into `[-90, 90]`, the longitude wrapped into `[-180, 180]`. At a
+/// pole, where a degree of longitude has no length, the longitude is kept.
+pub fn offset_m(p: LatLon, north_m: f64, east_m: f64) -> LatLon {
+    let lat = p.lat + north_m / METRES_PER_DEGREE;
+    let per_lon = metres_per_degree_lon(p.lat);
+    let lon = if per_lon > 1e-9 {
+        wrap_lon(p.lon + east_m / per_lon)
+    } else {
+        p.lon
+    };
+    LatLon::clamped(lat, lon)
+}
+
+/// Longitude brought into `[-180, 180]`; 180 stays 180 (not -180) when it came from the east.
+fn wrap_lon(lon: f64) -> f64 {
+    if (-180.0..=180.0).contains(&lon) {
+        return lon;
+    }
+    let wrapped = (lon + 180.0).rem_euclid(360.0) - 180.0;
+    if wrapped == -180.0 && lon > 0.0 {
+        180.0
+    } else {
+        wrapped
+    }
+}
+
 /// Great-circle distance between two points, metres.
 #[inline]
 pub fn haversine_m(a: LatLon, b: LatLon) -> f64 {
@@ -25,9 +82,10 @@ pub(crate) fn haversine_raw(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 }
 
 /// A fixed first point with its cosine precomputed, for measuring many points from one
-/// centre. Gives bit-for-bit the same results as [`haversine_m`].
+/// centre (a search's goal, a query's centre). Gives bit-for-bit the same results as
+/// [`haversine_m`].
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Origin {
+pub struct Origin {
     lat: f64,
     lon: f64,
     cos_lat: f64,
@@ -35,7 +93,7 @@ pub(crate) struct Origin {
 
 impl Origin {
     #[inline]
-    pub(crate) fn new(p: LatLon) -> Origin {
+    pub fn new(p: LatLon) -> Origin {
         Origin {
             lat: p.lat,
             lon: p.lon,
@@ -72,6 +130,21 @@ impl Origin {
     #[inline]
     pub(crate) fn distance_m(&self, lat: f64, lon: f64) -> f64 {
         Self::distance_from_term(self.haversine_term(lat, lon))
+    }
+
+    /// Great-circle distance to `p`, metres: the same value as `haversine_m(origin, p)`.
+    #[inline]
+    pub fn distance_to_m(&self, p: LatLon) -> f64 {
+        self.distance_m(p.lat, p.lon)
+    }
+
+    /// Straight-line (chord) distance through the Earth to `p`, metres: `2R·sqrt(h)` where
+    /// the great-circle distance is `2R·asin(sqrt(h))`. Never more than the great-circle
+    /// distance (and within 0.1% of it up to ~500 km), and cheaper (no `asin`), so it makes an
+    /// admissible A* bound.
+    #[inline]
+    pub fn chord_m(&self, p: LatLon) -> f64 {
+        2.0 * EARTH_RADIUS_M * self.haversine_term(p.lat, p.lon).sqrt().min(1.0)
     }
 
     /// A cheap lower bound of the distance to any point of the box, metres.
@@ -296,6 +369,60 @@ mod tests {
         let n = LatLon::new(90.0, 0.0).unwrap();
         let s = LatLon::new(-90.0, 0.0).unwrap();
         assert!((haversine_m(n, s) - std::f64::consts::PI * EARTH_RADIUS_M).abs() < 1e-6);
+    }
+
+    #[test]
+    fn metre_degree_conversions() {
+        // A degree of latitude measures METRES_PER_DEGREE with the distance model itself.
+        let a = LatLon::new(60.0, 25.0).unwrap();
+        let north = offset_m(a, 1_000.0, 0.0);
+        assert!((haversine_m(a, north) - 1_000.0).abs() < 1e-6);
+        assert!((METRES_PER_DEGREE - 111_195.08).abs() < 0.01);
+        // At 60° a degree of longitude is half as long.
+        assert!((metres_per_degree_lon(60.0) - METRES_PER_DEGREE / 2.0).abs() < 1e-6);
+        let east = offset_m(a, 0.0, 1_000.0);
+        assert!((haversine_m(a, east) - 1_000.0).abs() < 0.01);
+        let (d_lat, d_lon) = degree_span(60.0, 1_000.0);
+        assert!((d_lat - (north.lat - a.lat)).abs() < 1e-12);
+        assert!((d_lon - (east.lon - a.lon)).abs() < 1e-12);
+        // Wrapping across the antimeridian, clamping at a pole, no movement east at a pole.
+        let w = offset_m(
+            LatLon::new(0.0, 179.99).unwrap(),
+            0.0,
+            2.0 * 0.01 * METRES_PER_DEGREE,
+        );
+        assert!((w.lon + 179.99).abs() < 1e-9, "{w:?}");
+        let pole = offset_m(LatLon::new(89.99, 10.0).unwrap(), 10_000.0, 0.0);
+        assert_eq!(pole.lat, 90.0);
+        assert_eq!(offset_m(pole, 0.0, 500.0).lon, 10.0);
+        assert_eq!(wrap_lon(180.0), 180.0);
+        assert_eq!(wrap_lon(540.0), 180.0);
+        assert_eq!(wrap_lon(-181.0), 179.0);
+    }
+
+    #[test]
+    fn origin_chord_is_a_tight_lower_bound() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for _ in 0..2000 {
+            let a = LatLon::new(
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-180.0..=180.0),
+            )
+            .unwrap();
+            let b = LatLon::new(
+                rng.random_range(-90.0..=90.0),
+                rng.random_range(-180.0..=180.0),
+            )
+            .unwrap();
+            let o = Origin::new(b);
+            let d = haversine_m(b, a);
+            assert_eq!(o.distance_to_m(a), d);
+            let chord = o.chord_m(a);
+            assert!(chord <= d + 1e-6, "{chord} > {d}");
+            if d < 500_000.0 {
+                assert!(chord >= d * 0.999, "{chord} vs {d}");
+            }
+        }
     }
 
     /// Sampling the box densely never finds a point closer than the bound or farther than the

@@ -353,10 +353,7 @@ pub fn slice_shape(shape: &[LatLon], from: f64, to: f64) -> Vec<LatLon> {
                 let (a, b) = (shape[i], shape[i + 1]);
                 return (
                     i,
-                    LatLon {
-                        lat: a.lat + t * (b.lat - a.lat),
-                        lon: a.lon + t * (b.lon - a.lon),
-                    },
+                    LatLon::clamped(a.lat + t * (b.lat - a.lat), a.lon + t * (b.lon - a.lon)),
                 );
             }
             walked += len;
@@ -418,7 +415,7 @@ mod tests {
     use super::*;
 
     fn p(lat: f64, lon: f64) -> LatLon {
-        LatLon { lat, lon }
+        LatLon::new(lat, lon).expect("a valid test coordinate")
     }
 
     #[test]

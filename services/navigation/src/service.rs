@@ -362,10 +362,8 @@ impl NavState {
                     .next()
                     .ok_or_else(|| Error::NotFound(format!("no place matches {text:?}")))?;
                 Ok(ResolvedStop {
-                    point: LatLon {
-                        lat: hit.lat,
-                        lon: hit.lng,
-                    },
+                    // Stored places hold coordinates range-checked on import.
+                    point: LatLon::clamped(hit.lat, hit.lng),
                     address: hit.formatted_address,
                     place_id: Some(hit.place_id),
                     types: hit.types,

@@ -78,10 +78,11 @@ impl Network {
 fn at(map: &str, ch: char, east: f64) -> LatLon {
     for (row, line) in map.lines().enumerate() {
         if let Some(col) = line.chars().position(|c| c == ch) {
-            return LatLon {
-                lat: 60.0 - row as f64 * 0.0002,
-                lon: 25.0 + (col as f64 + east) * 0.0002,
-            };
+            return LatLon::new(
+                60.0 - row as f64 * 0.0002,
+                25.0 + (col as f64 + east) * 0.0002,
+            )
+            .expect("map cells lie near (60, 25)");
         }
     }
     panic!("no {ch} in map")
@@ -224,9 +225,9 @@ fn a_small_tile_cache_evicts_and_refetches_without_changing_answers() {
     let small = Network::load(&sample, Vec::new(), limit);
     let [s, w, n, e] = big.version.manifest.bbox;
     let mut rng = StdRng::seed_from_u64(3);
-    let mut point = || LatLon {
-        lat: rng.random_range(s..n),
-        lon: rng.random_range(w..e),
+    let mut point = || {
+        LatLon::new(rng.random_range(s..n), rng.random_range(w..e))
+            .expect("a point inside the graph's bounds")
     };
     let settings = PlannerSettings::default();
     let mut compared = 0;

@@ -88,10 +88,10 @@ impl Network {
 
     fn random_point(&self, rng: &mut StdRng) -> LatLon {
         let n = &self.graph.nodes[rng.random_range(0..self.graph.nodes.len())];
-        LatLon {
-            lat: n.lat() + rng.random_range(-0.003..0.003),
-            lon: n.lon() + rng.random_range(-0.003..0.003),
-        }
+        LatLon::clamped(
+            n.lat() + rng.random_range(-0.003..0.003),
+            n.lon() + rng.random_range(-0.003..0.003),
+        )
     }
 }
 

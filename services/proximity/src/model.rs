@@ -56,11 +56,9 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Rows are written only through validated requests, so the stored pair is in range.
     pub fn location(&self) -> LatLon {
-        LatLon {
-            lat: self.latitude,
-            lon: self.longitude,
-        }
+        LatLon::clamped(self.latitude, self.longitude)
     }
 }
 

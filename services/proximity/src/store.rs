@@ -331,7 +331,7 @@ pub async fn publish(db: &Db) -> Result<PublicationDiff> {
         let old_lon: Option<f64> = row.try_get("old_longitude")?;
         let new_cells: Vec<String> = cells_of(summary.location()).collect();
         if let (Some(lat), Some(lon)) = (old_lat, old_lon) {
-            for cell in cells_of(LatLon { lat, lon }) {
+            for cell in cells_of(LatLon::clamped(lat, lon)) {
                 if !new_cells.contains(&cell) {
                     index_deletes.push((cell.clone(), summary.id));
                 }
@@ -349,7 +349,7 @@ pub async fn publish(db: &Db) -> Result<PublicationDiff> {
         let id: i64 = row.try_get("id")?;
         let lat: f64 = row.try_get("latitude")?;
         let lon: f64 = row.try_get("longitude")?;
-        for cell in cells_of(LatLon { lat, lon }) {
+        for cell in cells_of(LatLon::clamped(lat, lon)) {
             index_deletes.push((cell.clone(), id));
             touched_cells.insert(cell);
         }

@@ -164,18 +164,6 @@ pub struct SnapPath {
     pub settled: usize,
 }
 
-/// Straight-line (chord) distance through the Earth between two points: never more than the
-/// great-circle distance, so still an admissible bound, and cheaper (no `asin`).
-/// `cos_b` is the cosine of `b`'s latitude, fixed for a whole search.
-fn chord_m(a: LatLon, b: LatLon, cos_b: f64) -> f64 {
-    let dlat = (b.lat - a.lat).to_radians();
-    let dlon = (b.lon - a.lon).to_radians();
-    let s1 = (dlat / 2.0).sin();
-    let s2 = (dlon / 2.0).sin();
-    let h = s1 * s1 + a.lat.to_radians().cos() * cos_b * s2 * s2;
-    2.0 * geo_core::EARTH_RADIUS_M * h.sqrt().min(1.0)
-}
-
 /// The same chain in the other direction.
 pub fn twin<T: TileSource + ?Sized>(tiles: &T, edge: GraphId) -> Option<GraphId> {
     let tile = tiles.tile_of(edge)?;
@@ -397,8 +385,10 @@ fn search_within<T: TileSource + ?Sized>(
             )));
         }
     };
-    let goal_cos = goal.lat.to_radians().cos();
-    let heuristic = |p: LatLon| ((chord_m(p, goal, goal_cos) - 0.1).max(0.0)) / metres_per_second;
+    // The straight-line (chord) distance to the goal: never more than the great-circle
+    // distance, so an admissible bound, and cheaper (no `asin`).
+    let goal_origin = geo_core::Origin::new(goal);
+    let heuristic = |p: LatLon| ((goal_origin.chord_m(p) - 0.1).max(0.0)) / metres_per_second;
     for &(edge, before, cost) in &starts {
         let g = (1.0 - before) * cost;
         best.insert(edge, (g, None));

@@ -245,9 +245,8 @@ impl GraphBuilder {
 }
 
 fn segment_m(a: (i32, i32), b: (i32, i32)) -> f64 {
-    let p = |(lat, lon): (i32, i32)| LatLon {
-        lat: f64::from(lat) / COORD_SCALE,
-        lon: f64::from(lon) / COORD_SCALE,
+    let p = |(lat, lon): (i32, i32)| {
+        LatLon::clamped(f64::from(lat) / COORD_SCALE, f64::from(lon) / COORD_SCALE)
     };
     haversine_m(p(a), p(b))
 }

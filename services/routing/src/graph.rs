@@ -11,10 +11,7 @@ pub const COORD_SCALE: f64 = 1e7;
 
 /// A point stored as integer degrees x 1e7 (as in tiles and the graph).
 pub fn e7_to_latlon((lat, lon): (i32, i32)) -> geo_core::LatLon {
-    geo_core::LatLon {
-        lat: f64::from(lat) / COORD_SCALE,
-        lon: f64::from(lon) / COORD_SCALE,
-    }
+    geo_core::LatLon::clamped(f64::from(lat) / COORD_SCALE, f64::from(lon) / COORD_SCALE)
 }
 
 /// Edge lengths are kept in whole decimetres; this is the one conversion to metres, so the

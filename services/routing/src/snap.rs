@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use geo_core::{EARTH_RADIUS_M, LatLon, haversine_m};
+use geo_core::{LatLon, degree_span, haversine_m};
 
 use crate::graph::e7_to_latlon;
 use crate::ids::{GraphId, Level};
@@ -42,10 +42,7 @@ fn project(p: LatLon, a: LatLon, b: LatLon) -> (f64, LatLon) {
     };
     (
         t,
-        LatLon {
-            lat: a.lat + t * (b.lat - a.lat),
-            lon: a.lon + t * (b.lon - a.lon),
-        },
+        LatLon::clamped(a.lat + t * (b.lat - a.lat), a.lon + t * (b.lon - a.lon)),
     )
 }
 
@@ -96,8 +93,7 @@ pub fn snap_where<T: TileSource + ?Sized>(
     // measured in that order until the next box is farther than the best point found.
     // Boxes outside the reach window (in whole 1e-7 degrees, 1% wider) are skipped before
     // any trigonometry.
-    let reach_lat = (max_distance_m / EARTH_RADIUS_M).to_degrees() * 1.01;
-    let reach_lon = reach_lat / p.lat.to_radians().cos().max(1e-6);
+    let (reach_lat, reach_lon) = degree_span(p.lat, max_distance_m * 1.01);
     let e7 = |deg: f64| (deg * crate::graph::COORD_SCALE).clamp(-2e9, 2e9) as i32;
     let window = [
         e7(p.lat - reach_lat),
@@ -172,17 +168,16 @@ fn box_distance_bound_m(p: LatLon, b: &[i32; 4]) -> f64 {
     let west = f64::from(b[1]) / crate::graph::COORD_SCALE;
     let north = f64::from(b[2]) / crate::graph::COORD_SCALE;
     let east = f64::from(b[3]) / crate::graph::COORD_SCALE;
-    let nearest = LatLon {
-        lat: p.lat.clamp(south.min(north), north.max(south)),
-        lon: p.lon.clamp(west.min(east), east.max(west)),
-    };
+    let nearest = LatLon::clamped(
+        p.lat.clamp(south.min(north), north.max(south)),
+        p.lon.clamp(west.min(east), east.max(west)),
+    );
     (haversine_m(p, nearest) * 0.99 - 1.0).max(0.0)
 }
 
 /// Ids of the tiles of `level` that come within `radius_m` of `p`.
 pub fn tiles_near(level: Level, p: LatLon, radius_m: f64) -> Vec<u32> {
-    let dlat = (radius_m / EARTH_RADIUS_M).to_degrees();
-    let dlon = dlat / p.lat.to_radians().cos().max(1e-6);
+    let (dlat, dlon) = degree_span(p.lat, radius_m);
     let size = level.tile_size_deg();
     let row =
         |lat: f64| (((lat.clamp(-90.0, 90.0) + 90.0) / size).floor() as u32).min(level.rows() - 1);

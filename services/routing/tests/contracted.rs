@@ -39,10 +39,10 @@ fn check_extract(name: &str) {
         for _ in 0..PAIRS {
             let mut point = || loop {
                 let n = &graph.nodes[rng.random_range(0..graph.nodes.len())];
-                let p = LatLon {
-                    lat: n.lat() + rng.random_range(-0.002..0.002),
-                    lon: n.lon() + rng.random_range(-0.002..0.002),
-                };
+                let p = LatLon::clamped(
+                    n.lat() + rng.random_range(-0.002..0.002),
+                    n.lon() + rng.random_range(-0.002..0.002),
+                );
                 if let Some(s) = snap(&tiles, p, mode, 1_000.0) {
                     return s;
                 }

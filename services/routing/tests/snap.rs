@@ -24,18 +24,18 @@ fn projection_matches_dense_sampling() {
             e7(lat + rng.random_range(-0.002..0.002)),
             e7(lon + rng.random_range(-0.002..0.002)),
         );
-        let p = LatLon {
-            lat: lat + rng.random_range(-0.003..0.003),
-            lon: lon + rng.random_range(-0.003..0.003),
-        };
+        let p = LatLon::clamped(
+            lat + rng.random_range(-0.003..0.003),
+            lon + rng.random_range(-0.003..0.003),
+        );
         let (d, _, _) = nearest_on_shape(p, &[a, b]).unwrap();
         let sampled = (0..=20_000)
             .map(|i| {
                 let t = f64::from(i) / 20_000.0;
-                let q = LatLon {
-                    lat: (f64::from(a.0) + t * f64::from(b.0 - a.0)) / 1e7,
-                    lon: (f64::from(a.1) + t * f64::from(b.1 - a.1)) / 1e7,
-                };
+                let q = LatLon::clamped(
+                    (f64::from(a.0) + t * f64::from(b.0 - a.0)) / 1e7,
+                    (f64::from(a.1) + t * f64::from(b.1 - a.1)) / 1e7,
+                );
                 haversine_m(p, q)
             })
             .fold(f64::INFINITY, f64::min);
@@ -81,10 +81,8 @@ fn snapping_over_tiles_equals_a_scan_of_the_graph() {
         for i in 0..150 {
             let mode = Mode::ALL[i % 3];
             let max = [30.0, 200.0, 1000.0][i % 3];
-            let p = LatLon {
-                lat: rng.random_range(lat0..lat1),
-                lon: rng.random_range(lon0..lon1),
-            };
+            let p = LatLon::new(rng.random_range(lat0..lat1), rng.random_range(lon0..lon1))
+                .expect("a point inside the graph's bounds");
             let got = snap(&tiles, p, mode, max);
             let expected = brute_force(&graph, p, mode, max);
             match (got, expected) {
@@ -105,10 +103,7 @@ fn snapping_over_tiles_equals_a_scan_of_the_graph() {
         let n = &graph.nodes[graph.nodes.len() / 2];
         let on_node = snap(
             &tiles,
-            LatLon {
-                lat: n.lat(),
-                lon: n.lon(),
-            },
+            LatLon::clamped(n.lat(), n.lon()),
             Mode::Walking,
             50.0,
         )
@@ -143,10 +138,8 @@ fn routes_between_snapped_points_are_exact() {
     let mut routed = 0;
     while routed < 60 {
         let mut random_snap = || {
-            let p = LatLon {
-                lat: rng.random_range(lat0..lat1),
-                lon: rng.random_range(lon0..lon1),
-            };
+            let p = LatLon::new(rng.random_range(lat0..lat1), rng.random_range(lon0..lon1))
+                .expect("a point inside the graph's bounds");
             snap(&tiles, p, mode, 1000.0)
         };
         let (Some(a), Some(b)) = (random_snap(), random_snap()) else {

@@ -11,10 +11,7 @@ pub(super) struct Xy {
 }
 
 pub(super) fn to_latlon(p: Xy) -> LatLon {
-    LatLon {
-        lat: CENTRE.lat + p.y / METRES_PER_DEGREE,
-        lon: CENTRE.lon + p.x / (METRES_PER_DEGREE * CENTRE.lat.to_radians().cos()),
-    }
+    offset_m(CENTRE, p.y, p.x)
 }
 
 /// `n` users uniformly at random in the square of side `side_m` around the centre; the

@@ -50,7 +50,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
-use geo_core::{LatLon, haversine_m};
+use geo_core::{LatLon, haversine_m, offset_m};
 use hdrhistogram::Histogram;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -81,12 +81,7 @@ use self::procfs::*;
 use self::render::*;
 
 /// Centre of the synthetic city (Helsinki).
-const CENTRE: LatLon = LatLon {
-    lat: 60.17,
-    lon: 24.94,
-};
-/// Metres per degree of latitude on the service's sphere (R = 6,371,008.8 m).
-const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
+const CENTRE: LatLon = LatLon::clamped(60.17, 24.94);
 /// The service's default friends radius (5 miles); the server is started with it.
 const RADIUS_M: f64 = 8047.0;
 /// Share of each user's friends drawn from their neighbourhood; the rest from anywhere.

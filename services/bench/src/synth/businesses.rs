@@ -4,7 +4,7 @@
 //! middle of a large city reaches several hundred businesses per km^2); the rest are spread
 //! uniformly over the latitudes where people live.
 
-use geo_core::LatLon;
+use geo_core::{LatLon, offset_m};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// City centres (lat, lon) and their relative weight.
@@ -83,17 +83,17 @@ pub fn generate(n: usize, seed: u64) -> Vec<SynthBusiness> {
                 let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
                 let r = (-2.0 * u1.ln()).sqrt() * sigma_km;
                 let theta = 2.0 * std::f64::consts::PI * u2;
-                let d_lat = r * theta.sin() / 111.195;
-                let d_lon = r * theta.cos() / (111.195 * city.1.to_radians().cos());
-                LatLon {
-                    lat: (city.1 + d_lat).clamp(-90.0, 90.0),
-                    lon: wrap_lon(city.2 + d_lon),
-                }
+                let city_centre = LatLon::clamped(city.1, city.2);
+                offset_m(
+                    city_centre,
+                    r * 1_000.0 * theta.sin(),
+                    r * 1_000.0 * theta.cos(),
+                )
             } else {
-                LatLon {
-                    lat: rng.random_range(-55.0..70.0),
-                    lon: rng.random_range(-180.0..180.0),
-                }
+                LatLon::clamped(
+                    rng.random_range(-55.0..70.0),
+                    rng.random_range(-180.0..180.0),
+                )
             };
             SynthBusiness {
                 location,
@@ -101,15 +101,6 @@ pub fn generate(n: usize, seed: u64) -> Vec<SynthBusiness> {
             }
         })
         .collect()
-}
-
-fn wrap_lon(lon: f64) -> f64 {
-    let wrapped = (lon + 180.0).rem_euclid(360.0) - 180.0;
-    if wrapped == -180.0 && lon > 0.0 {
-        180.0
-    } else {
-        wrapped
-    }
 }
 
 #[cfg(test)]

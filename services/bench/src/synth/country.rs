@@ -116,7 +116,7 @@ pub fn country_graph(params: &CountryParams) -> (Graph, BuildReport) {
 }
 
 /// Kilometres per degree of latitude on the sphere of `geo_core::haversine_m`.
-const KM_PER_DEG: f64 = 6371.0088 * TAU / 360.0;
+const KM_PER_DEG: f64 = geo_core::METRES_PER_DEGREE / 1000.0;
 /// Spacing of the jittered grid towns are placed on.
 const TOWN_CELL_KM: f64 = 17.0;
 /// Share of the node budget meant for towns (villages take the rest).

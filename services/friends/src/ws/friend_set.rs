@@ -115,11 +115,10 @@ impl Heard {
         ttl: Duration,
     ) -> Option<Heard> {
         let age = Duration::from_millis((now_ms - location.written_ms).max(0) as u64);
+        // A cache entry with an invalid coordinate (not written by us) counts as absent.
+        let at = LatLon::new(location.latitude, location.longitude).ok()?;
         (age < ttl).then(|| Heard {
-            at: LatLon {
-                lat: location.latitude,
-                lon: location.longitude,
-            },
+            at,
             timestamp: location.timestamp,
             seen: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
         })

@@ -247,8 +247,9 @@ fn centroid(points: &[(f64, f64)]) -> (f64, f64) {
     (lat, lon)
 }
 
+/// Between OSM coordinates, which the osm parser has range-checked.
 fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    haversine_m(LatLon { lat: a.0, lon: a.1 }, LatLon { lat: b.0, lon: b.1 })
+    haversine_m(LatLon::clamped(a.0, a.1), LatLon::clamped(b.0, b.1))
 }
 
 /// Lower bound on the distance between two boxes (equirectangular, good to a few percent at
@@ -257,8 +258,7 @@ fn box_gap_m(a: &StreetPiece, b: &StreetPiece) -> f64 {
     let dlat = (b.min.0 - a.max.0).max(a.min.0 - b.max.0).max(0.0);
     let dlon = (b.min.1 - a.max.1).max(a.min.1 - b.max.1).max(0.0);
     let cos = ((a.min.0 + a.max.0) / 2.0).to_radians().cos().max(0.01);
-    let metres_per_degree = geo_core::EARTH_RADIUS_M.to_radians();
-    metres_per_degree * dlat.hypot(dlon * cos)
+    geo_core::METRES_PER_DEGREE * dlat.hypot(dlon * cos)
 }
 
 impl Extractor {
@@ -442,7 +442,7 @@ impl Localities {
 
     /// The locality whose radius covers `at` most tightly (smallest distance / radius).
     fn around(&self, at: (f64, f64)) -> Option<&str> {
-        let dlat = self.max_radius_m / geo_core::EARTH_RADIUS_M.to_radians();
+        let dlat = self.max_radius_m / geo_core::METRES_PER_DEGREE;
         let start = self.entries.partition_point(|e| e.0 < at.0 - dlat);
         let mut best: Option<(f64, &str)> = None;
         for (lat, lon, radius, name) in &self.entries[start..] {
@@ -577,7 +577,7 @@ fn merge_streets(mut pieces: Vec<StreetPiece>) -> Vec<Street> {
         // Union-find over the pieces of one name; sorted by min latitude, so the inner scan
         // stops once the next piece starts too far north.
         let mut parent: Vec<usize> = (0..group.len()).collect();
-        let reach_deg = STREET_MERGE_M / geo_core::EARTH_RADIUS_M.to_radians();
+        let reach_deg = STREET_MERGE_M / geo_core::METRES_PER_DEGREE;
         for i in 0..group.len() {
             for j in i + 1..group.len() {
                 if group[j].min.0 > group[i].max.0 + reach_deg {

@@ -93,6 +93,13 @@ pub struct Candidate {
     pub rank_weight: f64,
 }
 
+impl Candidate {
+    /// The place's coordinate, `None` when the stored row holds an invalid one.
+    pub fn point(&self) -> Option<LatLon> {
+        LatLon::new(self.lat, self.lon).ok()
+    }
+}
+
 /// Higher is better. See the module documentation for the rules.
 pub fn score(query: &Query, c: &Candidate, near: Option<(f64, f64)>) -> f64 {
     let place_tokens: Vec<&str> = c.search_text.split_whitespace().collect();
@@ -135,13 +142,12 @@ pub fn score(query: &Query, c: &Candidate, near: Option<(f64, f64)>) -> f64 {
     }
     score += 10.0 * c.rank_weight;
     if let Some((lat, lon)) = near {
-        let d = haversine_m(
-            LatLon { lat, lon },
-            LatLon {
-                lat: c.lat,
-                lon: c.lon,
-            },
-        );
+        // `near` is checked by the caller; a stored row with a bad coordinate just gets no
+        // closeness term.
+        let d = match (LatLon::new(lat, lon), c.point()) {
+            (Ok(a), Some(b)) => haversine_m(a, b),
+            _ => f64::NAN,
+        };
         if d.is_finite() {
             score += 10.0 * (-d / 10_000.0).exp();
         }

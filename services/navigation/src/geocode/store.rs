@@ -299,21 +299,10 @@ pub async fn forward(
 /// gap): the same formatted address within [`DUPLICATE_M`].
 fn same_place(a: &Candidate, b: &Candidate) -> bool {
     a.formatted_address == b.formatted_address
-        && haversine_m(
-            LatLon {
-                lat: a.lat,
-                lon: a.lon,
-            },
-            LatLon {
-                lat: b.lat,
-                lon: b.lon,
-            },
-        ) <= DUPLICATE_M
-}
-
-/// Metres per degree of latitude.
-fn metres_per_degree() -> f64 {
-    geo_core::EARTH_RADIUS_M.to_radians()
+        && match (a.point(), b.point()) {
+            (Some(a), Some(b)) => haversine_m(a, b) <= DUPLICATE_M,
+            _ => false,
+        }
 }
 
 /// Places of one class (street addresses or everything else) within `radius_m` of `at`,
@@ -325,7 +314,7 @@ async fn within(
     addresses: bool,
 ) -> Result<Vec<(f64, Candidate)>> {
     // A little margin so that float error never drops a row on the edge.
-    let dlat = radius_m / metres_per_degree() * 1.01 + 1e-6;
+    let dlat = radius_m / geo_core::METRES_PER_DEGREE * 1.01 + 1e-6;
     let cos = at.lat.to_radians().cos();
     let (min_lat, max_lat) = (at.lat - dlat, at.lat + dlat);
     let (min_lon, max_lon) = if cos > 1e-3 && dlat / cos < 90.0 {
@@ -354,13 +343,8 @@ async fn within(
     let mut hits = Vec::new();
     for row in &rows {
         let c = candidate(row)?;
-        let d = haversine_m(
-            at,
-            LatLon {
-                lat: c.lat,
-                lon: c.lon,
-            },
-        );
+        // A row with a bad coordinate is never within the radius.
+        let d = c.point().map_or(f64::INFINITY, |p| haversine_m(at, p));
         if d <= radius_m {
             hits.push((d, c));
         }

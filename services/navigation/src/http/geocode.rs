@@ -173,10 +173,7 @@ mod tests {
         assert_eq!(
             parse_geocode_query(&params(None, Some("60.17,24.94"), Some(20))).unwrap(),
             GeocodeQuery::Reverse {
-                point: LatLon {
-                    lat: 60.17,
-                    lon: 24.94
-                },
+                point: LatLon::new(60.17, 24.94).unwrap(),
                 limit: 20
             }
         );

@@ -257,10 +257,7 @@ mod tests {
     fn stops_are_coordinates_or_sane_text() {
         assert_eq!(
             parse_stop("origin", " 60.17, 24.94 ").unwrap(),
-            Stop::Point(LatLon {
-                lat: 60.17,
-                lon: 24.94
-            })
+            Stop::Point(LatLon::new(60.17, 24.94).unwrap())
         );
         assert_eq!(
             parse_stop("origin", "Mannerheimintie 5").unwrap(),
