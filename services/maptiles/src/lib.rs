@@ -13,6 +13,7 @@ pub mod features;
 pub mod geometry;
 pub mod mercator;
 pub mod mvt;
+pub mod overzoom;
 pub mod source;
 pub mod store;
 

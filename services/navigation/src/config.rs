@@ -59,6 +59,16 @@ pub struct NavigationConfig {
     #[arg(long, env = "HIERARCHY_ARTERIAL_M", default_value_t = 100_000.0)]
     pub hierarchy_arterial_m: f64,
 
+    /// Absolute URL clients reach this server at (e.g. `https://maps.example.com`), used
+    /// for the tile URLs in `/tiles.json`, the style and `/v1/tiles/urls`; when unset, taken
+    /// from each request's `Host` (and `X-Forwarded-Proto`).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Most bytes of map tiles (stored gzip) held in memory for serving.
+    #[arg(long, env = "MAP_CACHE_BYTES", default_value_t = 64 << 20)]
+    pub map_cache_bytes: u64,
+
     /// OSM extract turned into tiles (and the geocoding table) at start-up when the tile
     /// store has no published version; `off` to disable.
     #[arg(
@@ -84,6 +94,8 @@ impl Default for NavigationConfig {
             hierarchy_local_m: 20_000.0,
             hierarchy_arterial_m: 100_000.0,
             sample_data: PathBuf::from("data/helsinki.osm.pbf"),
+            public_url: None,
+            map_cache_bytes: 64 << 20,
         }
     }
 }

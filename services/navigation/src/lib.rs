@@ -11,6 +11,7 @@ pub mod directions;
 pub mod error;
 pub mod geocode;
 pub mod http;
+pub mod map;
 pub mod planner;
 pub mod response;
 pub mod route_cache;

@@ -16,6 +16,7 @@ use routing::{Mode, TileStore};
 use crate::config::NavigationConfig;
 use crate::error::{Error, Result};
 use crate::geocode;
+use crate::map::MapTiles;
 use crate::planner::{Plan, PlanError, PlanOptions, PlannerSettings, plan};
 use crate::response::{DirectionsResponse, ResolvedStop, directions_response};
 use crate::route_cache::RouteCache;
@@ -53,6 +54,7 @@ struct Inner {
     version: ArcSwapOption<LoadedVersion>,
     serial: AtomicU64,
     routes: Option<RouteCache>,
+    map: MapTiles,
     /// Turns to plan: searches hold memory in proportion to their work, and a request cut
     /// off by the timeout leaves its blocking search running, so how many run at once is
     /// bounded here, before the blocking thread is taken.
@@ -75,6 +77,11 @@ impl NavState {
         let store = TileStore::open(&url).with_context(|| format!("opening tiles at {url}"))?;
         let routes = RouteCache::new(config.route_cache_bytes);
         let planners = Arc::new(tokio::sync::Semaphore::new(config.planners()));
+        let (objects, prefix) = store.location();
+        let map = MapTiles::new(
+            maptiles::MapStore::new(objects, prefix),
+            config.map_cache_bytes,
+        );
         let state = NavState {
             inner: Arc::new(Inner {
                 settings: config.planner(),
@@ -82,6 +89,7 @@ impl NavState {
                 version: ArcSwapOption::empty(),
                 serial: AtomicU64::new(0),
                 routes,
+                map,
                 planners,
                 switching: tokio::sync::Mutex::new(()),
                 backends,
@@ -90,6 +98,9 @@ impl NavState {
         };
         state.seed_if_empty().await?;
         state.refresh_tiles().await?;
+        if let Err(err) = state.inner.map.refresh().await {
+            tracing::warn!(error = %err, "loading the published map tiles");
+        }
         Ok(state)
     }
 
@@ -112,6 +123,11 @@ impl NavState {
     /// The directions cache, when enabled.
     pub fn route_cache(&self) -> Option<&RouteCache> {
         self.inner.routes.as_ref()
+    }
+
+    /// The map tiles served.
+    pub fn map(&self) -> &MapTiles {
+        &self.inner.map
     }
 
     /// The version routes are planned on, if one is published.
@@ -141,6 +157,25 @@ impl NavState {
                 places = loaded.places,
                 seconds = loaded.seconds,
                 "geocoding table loaded"
+            );
+        }
+        let map = self.inner.map.store();
+        if map.current_version().await?.is_none() {
+            tracing::info!(file = %sample.display(), "building map tiles from the sample extract");
+            let pois = crate::map::published_pois(db).await;
+            let summary = maptiles::import_map(
+                &sample,
+                pois,
+                map,
+                maptiles::BuildOptions::default(),
+                |_, _, _| {},
+            )
+            .await?;
+            tracing::info!(
+                version = summary.version,
+                tiles = summary.tiles.tiles,
+                seconds = summary.seconds,
+                "map tiles published"
             );
         }
         Ok(())
@@ -184,6 +219,9 @@ impl NavState {
                 tokio::time::sleep(every).await;
                 if let Err(err) = poller.refresh_tiles().await {
                     tracing::warn!(error = %err, "checking for a new tile version");
+                }
+                if let Err(err) = poller.inner.map.refresh().await {
+                    tracing::warn!(error = %err, "checking for a new map version");
                 }
             }
         });

@@ -280,6 +280,12 @@ impl TileStore {
         &self.url
     }
 
+    /// The object store and prefix, for other data versioned next to the routing tiles
+    /// (the map tiles).
+    pub fn location(&self) -> (Arc<dyn ObjectStore>, &Path) {
+        (Arc::clone(&self.store), &self.prefix)
+    }
+
     fn path(&self, rest: &str) -> Path {
         let mut path = self.prefix.clone();
         for part in rest.split('/') {

@@ -122,8 +122,11 @@ pub enum ImportCommand {
     /// Businesses from an OSM file (.osm.pbf, .osm or .osm.gz): named amenity, shop, tourism,
     /// leisure and office features. Re-importing updates rows by OSM id.
     Businesses(ImportBusinessesArgs),
-    /// Roads from an OSM file into a new, published version of routing tiles.
+    /// Roads from an OSM file into a new, published version of routing tiles (and, unless
+    /// `--no-map`, of the vector map tiles).
     Roads(crate::roads::ImportRoadsArgs),
+    /// Vector map tiles (zoom 0-14) alone from an OSM file, as a new published version.
+    Map(crate::map::ImportMapArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +165,7 @@ pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(args, services).await,
         Some(Command::Import(ImportCommand::Businesses(args))) => import_businesses(args).await,
         Some(Command::Import(ImportCommand::Roads(args))) => crate::roads::import_roads(args).await,
+        Some(Command::Import(ImportCommand::Map(args))) => crate::map::import_map(args).await,
         Some(Command::Tiles(command)) => crate::roads::tiles(command).await,
         Some(Command::Token(args)) => {
             let auth = kit::auth::Auth::load(args.jwt_secret.as_deref(), &args.data_dir)?;

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod map;
 pub mod roads;
 
 #[doc(hidden)]

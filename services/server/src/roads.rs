@@ -48,6 +48,10 @@ pub struct ImportRoadsArgs {
     /// Tiles only: leave the geocoding table as it is.
     #[arg(long)]
     pub no_geocode: bool,
+    /// Routing tiles only: leave the vector map tiles as they are (`import map` builds them
+    /// alone).
+    #[arg(long)]
+    pub no_map: bool,
     /// Database holding the geocoding table (replaced by this file's addresses, places and
     /// streets); defaults to SQLite under `DATA_DIR`.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -147,10 +151,27 @@ pub async fn import_roads(args: ImportRoadsArgs) -> anyhow::Result<()> {
                 .context("loading the geocoding table")?,
         )
     };
+    let map = if args.no_map {
+        None
+    } else {
+        Some(
+            crate::map::build_and_publish(
+                &args.file,
+                &args.location,
+                args.database_url.as_deref(),
+                maptiles::BuildOptions::default(),
+                !args.json,
+            )
+            .await?,
+        )
+    };
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         if let Some(g) = &geocoding {
             value["geocoding"] = serde_json::json!({"places": g.places, "seconds": g.seconds});
+        }
+        if let Some(m) = &map {
+            value["map"] = serde_json::to_value(m)?;
         }
         println!("{value}");
     } else {
@@ -160,6 +181,9 @@ pub async fn import_roads(args: ImportRoadsArgs) -> anyhow::Result<()> {
                 "geocoding table: {} addresses, places and streets loaded in {:.2} s",
                 g.places, g.seconds
             );
+        }
+        if let Some(m) = &map {
+            crate::map::print_summary(m);
         }
     }
     Ok(())

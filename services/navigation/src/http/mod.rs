@@ -3,6 +3,7 @@
 //! module works on checked values.
 
 mod geocode;
+mod map;
 mod nav;
 
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn router(state: NavState) -> Router {
     Router::new()
         .merge(nav::router())
         .merge(geocode::router())
+        .merge(map::router())
         .with_state(state)
 }
 
@@ -57,7 +59,13 @@ pub fn router(state: NavState) -> Router {
         title = "Navigation service",
         description = "Directions (Google Directions shape) and geocoding over OpenStreetMap data."
     ),
-    paths(nav::directions, geocode::geocode),
+    paths(
+        nav::directions,
+        geocode::geocode,
+        map::tile,
+        map::tilejson,
+        map::tile_urls
+    ),
     components(schemas(
         crate::response::DirectionsResponse,
         crate::response::Route,
@@ -65,6 +73,7 @@ pub fn router(state: NavState) -> Router {
         crate::response::Bounds,
         geocode::GeocodeResponse,
         geocode::GeocodeHit,
+        map::TileUrls,
     ))
 )]
 pub struct ApiDoc;

@@ -1,0 +1,372 @@
+//! Map tiles over HTTP: `GET /tiles/{z}/{x}/{y}.mvt`, `GET /tiles.json` (TileJSON 3.0.0) and
+//! `GET /v1/tiles/urls` (the design's tile URL service: the 3x3 tiles around a point).
+//!
+//! Tiles are public and immutable per version: strong `ETag`s, `If-None-Match` -> 304, CORS
+//! for any origin, gzip bytes as stored when the client accepts gzip. URLs carrying the
+//! published version (`?v=`, as `/tiles.json` and `/v1/tiles/urls` give them) may be cached
+//! for a year; bare URLs for five minutes, so a new version reaches clients behind a CDN.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use geo_core::LatLon;
+use kit::ApiError;
+use kit::extract::AppQuery;
+use maptiles::TileId;
+use maptiles::overzoom::MAX_OVERZOOM;
+use serde::{Deserialize, Serialize};
+
+use crate::map::{MapError, TileAnswer, gunzip};
+use crate::service::NavState;
+
+pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SHORT: &str = "public, max-age=300, stale-while-revalidate=3600";
+
+pub(super) fn router() -> Router<NavState> {
+    Router::new()
+        .route("/tiles/{z}/{x}/{file}", get(tile))
+        .route("/tiles.json", get(tilejson))
+        .route("/v1/tiles/urls", get(tile_urls))
+}
+
+impl From<MapError> for ApiError {
+    fn from(err: MapError) -> ApiError {
+        match err {
+            MapError::NotPublished => ApiError::unavailable("map tiles"),
+            MapError::Store(e) => {
+                tracing::warn!(error = %e, "reading map tiles");
+                ApiError::unavailable("object storage")
+            }
+            MapError::Damaged { .. } => ApiError::Internal(anyhow::anyhow!(err)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct TileQuery {
+    /// The map version the URL was made for (as `/tiles.json` gives it); when it is the
+    /// published one the answer may be cached for a year.
+    v: Option<String>,
+}
+
+/// The base URL clients reach us at.
+pub fn public_base(state: &NavState, headers: &HeaderMap) -> String {
+    if let Some(url) = state
+        .config()
+        .public_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
+fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+fn parse_tile(z: &str, x: &str, file: &str) -> Result<Option<TileId>, ApiError> {
+    let Some(y) = file
+        .strip_suffix(".mvt")
+        .or_else(|| file.strip_suffix(".pbf"))
+    else {
+        return Ok(None);
+    };
+    let number = |name: &str, text: &str| {
+        text.parse::<u32>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name} must be a non-negative integer, got {text:?}"
+            ))
+        })
+    };
+    let (z, x, y) = (number("z", z)?, number("x", x)?, number("y", y)?);
+    let Ok(z) = u8::try_from(z) else {
+        return Ok(None);
+    };
+    if z > MAX_OVERZOOM {
+        return Ok(None);
+    }
+    let side = 1u32 << z;
+    Ok((x < side && y < side).then_some(TileId { z, x, y }))
+}
+
+/// One vector tile.
+#[utoipa::path(
+    get,
+    path = "/tiles/{z}/{x}/{y}.mvt",
+    params(
+        ("z" = u32, Path, description = "Zoom, 0..=20 (built to 14; deeper tiles are cut from their zoom-14 ancestor)."),
+        ("x" = u32, Path, description = "Column, 0..2^z, from the antimeridian eastwards."),
+        ("y" = String, Path, description = "Row, 0..2^z from the north, then `.mvt` (or `.pbf`)."),
+        TileQuery,
+    ),
+    responses(
+        (status = 200, description = "Mapbox Vector Tile 2.1 (gzip-encoded when accepted; empty where the data has nothing to draw).", content_type = "application/vnd.mapbox-vector-tile"),
+        (status = 304, description = "`If-None-Match` names the tile's current ETag."),
+        (status = 400, description = "z, x or y is not a number."),
+        (status = 404, description = "Outside the data: a zoom past 20, a column or row past the grid, a tile beyond the data's bounds, or another extension."),
+        (status = 503, description = "No map version is published yet, or object storage is unreachable."),
+    ),
+    tag = "map"
+)]
+pub(super) async fn tile(
+    State(state): State<NavState>,
+    Path((z, x, file)): Path<(String, String, String)>,
+    AppQuery(query): AppQuery<TileQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(tile) = parse_tile(&z, &x, &file)? else {
+        return Err(ApiError::NotFound(format!(
+            "no tile {z}/{x}/{file} in this map"
+        )));
+    };
+    let answer = state.map().tile(tile).await?;
+    let (bytes, version) = match answer {
+        TileAnswer::Outside => {
+            return Err(ApiError::NotFound(format!(
+                "tile {tile} is outside the map's data"
+            )));
+        }
+        TileAnswer::Empty { version } => (None, version),
+        TileAnswer::Tile { gzip, version } => (Some(gzip), version),
+    };
+    let gzip = accepts_gzip(&headers) && bytes.is_some();
+    let etag = format!(
+        "\"{version}-{}-{}-{}{}\"",
+        tile.z,
+        tile.x,
+        tile.y,
+        if gzip { "-gz" } else { "" }
+    );
+    let cache_control = if query.v.as_deref() == Some(&*version) {
+        IMMUTABLE
+    } else {
+        SHORT
+    };
+    let mut response_headers = HeaderMap::new();
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response_headers.insert(name, v);
+        }
+    };
+    set(header::ETAG, &etag);
+    set(header::CACHE_CONTROL, cache_control);
+    set(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    set(header::VARY, "Accept-Encoding");
+    if not_modified(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+    }
+    set(header::CONTENT_TYPE, MVT_CONTENT_TYPE);
+    let body = match bytes {
+        None => Vec::new(),
+        Some(stored) if gzip => {
+            set(header::CONTENT_ENCODING, "gzip");
+            stored.to_vec()
+        }
+        Some(stored) => gunzip(&stored).map_err(|reason| {
+            ApiError::Internal(anyhow::anyhow!("stored tile {tile} is damaged: {reason}"))
+        })?,
+    };
+    Ok((response_headers, body).into_response())
+}
+
+/// TileJSON 3.0.0 for the published map.
+#[utoipa::path(
+    get,
+    path = "/tiles.json",
+    responses(
+        (status = 200, description = "TileJSON 3.0.0: absolute tile URLs (from `PUBLIC_URL`, else the request's host), bounds, center, zoom range and `vector_layers`.", body = Object),
+        (status = 503, description = "No map version is published yet."),
+    ),
+    tag = "map"
+)]
+pub(super) async fn tilejson(
+    State(state): State<NavState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let archive = state.map().current().ok_or(MapError::NotPublished)?;
+    let extent = archive.extent();
+    let base = public_base(&state, &headers);
+    let (w, s, e, n) = extent.bounds;
+    let body = serde_json::json!({
+        "tilejson": "3.0.0",
+        "name": "geostack",
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{{z}}/{{x}}/{{y}}.mvt?v={}", archive.version)],
+        "minzoom": extent.min_zoom,
+        "maxzoom": extent.max_zoom,
+        "bounds": [w, s, e, n],
+        "center": [extent.center.0, extent.center.1, extent.center.2],
+        "attribution": maptiles::ATTRIBUTION,
+        "vector_layers": maptiles::vector_layers(extent.max_zoom),
+    });
+    Ok((
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "public, max-age=60"),
+        ],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct TileUrlParams {
+    /// Degrees north, -90..=90 (clamped to Web Mercator's ±85.0511°).
+    #[param(minimum = -90, maximum = 90)]
+    latitude: f64,
+    /// Degrees east, -180..=180.
+    #[param(minimum = -180, maximum = 180)]
+    longitude: f64,
+    /// Zoom, 0..=20 (default 15).
+    #[serde(default, deserialize_with = "kit::extract::optional_integer")]
+    #[param(minimum = 0, maximum = 20)]
+    zoom: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TileUrls {
+    pub zoom: u8,
+    /// The tile holding the point, then its neighbours, row by row from the north-west
+    /// (nine, fewer only in the first or last row of the world).
+    pub urls: Vec<String>,
+    /// The tile holding the point, `z/x/y`.
+    pub center: String,
+}
+
+/// The tile holding a point and its eight neighbours.
+#[utoipa::path(
+    get,
+    path = "/v1/tiles/urls",
+    params(TileUrlParams),
+    responses(
+        (status = 200, description = "Nine tile URLs (fewer only next to the poles).", body = TileUrls),
+        (status = 400, description = "A missing or out-of-range parameter."),
+    ),
+    tag = "map"
+)]
+pub(super) async fn tile_urls(
+    State(state): State<NavState>,
+    AppQuery(params): AppQuery<TileUrlParams>,
+    headers: HeaderMap,
+) -> Result<Json<TileUrls>, ApiError> {
+    let point = LatLon::new(params.latitude, params.longitude)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let zoom = params.zoom.unwrap_or(15);
+    let zoom = u8::try_from(zoom)
+        .ok()
+        .filter(|z| *z <= MAX_OVERZOOM)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("zoom must be between 0 and {MAX_OVERZOOM}"))
+        })?;
+    let base = public_base(&state, &headers);
+    let version = state
+        .map()
+        .current()
+        .map(|a| format!("?v={}", a.version))
+        .unwrap_or_default();
+    let center = TileId::containing(point.lat, point.lon, zoom);
+    // The centre first, then the others in reading order.
+    let mut tiles = center.with_neighbours();
+    tiles.retain(|t| *t != center);
+    tiles.insert(0, center);
+    Ok(Json(TileUrls {
+        zoom,
+        urls: tiles
+            .iter()
+            .map(|t| format!("{base}/tiles/{}/{}/{}.mvt{version}", t.z, t.x, t.y))
+            .collect(),
+        center: center.to_string(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_paths_parse_or_are_outside() {
+        assert_eq!(
+            parse_tile("14", "9327", "4742.mvt").unwrap(),
+            Some(TileId {
+                z: 14,
+                x: 9327,
+                y: 4742
+            })
+        );
+        assert_eq!(
+            parse_tile("0", "0", "0.pbf").unwrap(),
+            Some(TileId { z: 0, x: 0, y: 0 })
+        );
+        assert_eq!(parse_tile("1", "2", "0.mvt").unwrap(), None);
+        assert_eq!(parse_tile("21", "0", "0.mvt").unwrap(), None);
+        assert_eq!(parse_tile("300", "0", "0.mvt").unwrap(), None);
+        assert_eq!(parse_tile("3", "0", "0.png").unwrap(), None);
+        assert!(parse_tile("a", "0", "0.mvt").is_err());
+        assert!(parse_tile("3", "-1", "0.mvt").is_err());
+    }
+
+    #[test]
+    fn gzip_is_accepted_unless_refused() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, gzip;q=0.8"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
