@@ -13,6 +13,7 @@ mod friends_ring;
 mod friends_stores;
 mod friends_trust;
 mod helpers;
+mod map;
 mod nav;
 mod openapi;
 mod ops;

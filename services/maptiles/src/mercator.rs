@@ -81,9 +81,9 @@ impl TileId {
         1 << self.z
     }
 
-    /// The tile holding a WGS84 position at zoom `z` (`z <= MAX_ZOOM`); longitudes wrap.
+    /// The tile holding a WGS84 position at zoom `z` (at most 30); longitudes wrap.
     pub fn containing(lat: f64, lon: f64, z: u8) -> TileId {
-        let z = z.min(MAX_ZOOM);
+        let z = z.min(30);
         let p = project(lat, (lon + 180.0).rem_euclid(360.0) - 180.0);
         let n = f64::from(1u32 << z);
         let clamp = |v: f64| (v * n).floor().clamp(0.0, n - 1.0) as u32;

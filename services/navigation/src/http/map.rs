@@ -120,14 +120,18 @@ fn parse_tile(z: &str, x: &str, file: &str) -> Result<Option<TileId>, ApiError> 
     else {
         return Ok(None);
     };
-    let number = |name: &str, text: &str| {
-        text.parse::<u32>().map_err(|_| {
-            ApiError::bad_request(format!(
+    // Digits past u32 are a tile far outside any grid (404), anything else a bad path.
+    let number = |name: &str, text: &str| -> Result<Option<u32>, ApiError> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_request(format!(
                 "{name} must be a non-negative integer, got {text:?}"
-            ))
-        })
+            )));
+        }
+        Ok(text.parse::<u32>().ok())
     };
-    let (z, x, y) = (number("z", z)?, number("x", x)?, number("y", y)?);
+    let (Some(z), Some(x), Some(y)) = (number("z", z)?, number("x", x)?, number("y", y)?) else {
+        return Ok(None);
+    };
     let Ok(z) = u8::try_from(z) else {
         return Ok(None);
     };
@@ -354,6 +358,8 @@ mod tests {
         assert_eq!(parse_tile("3", "0", "0.png").unwrap(), None);
         assert!(parse_tile("a", "0", "0.mvt").is_err());
         assert!(parse_tile("3", "-1", "0.mvt").is_err());
+        assert!(parse_tile("3", "+1", "0.mvt").is_err());
+        assert_eq!(parse_tile("3", "99999999999", "0.mvt").unwrap(), None);
     }
 
     #[test]
