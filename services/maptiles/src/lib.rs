@@ -11,11 +11,14 @@
 pub mod build;
 pub mod features;
 pub mod geometry;
+pub mod glyphs;
 pub mod mercator;
 pub mod mvt;
 pub mod overzoom;
 pub mod source;
+pub mod sprite;
 pub mod store;
+pub mod style;
 
 use std::fs::File;
 use std::path::Path;

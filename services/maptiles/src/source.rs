@@ -138,15 +138,11 @@ pub fn read_extract(
         },
         |done, total| progress("nodes", done, total),
     )?;
-    let locate = |refs: &[i64]| -> Option<Vec<World>> {
-        refs.iter()
-            .map(|id| ids.binary_search(id).ok().and_then(|i| positions[i]))
-            .collect()
-    };
+    let nodes = NodeIndex { ids, positions };
 
     let mut incomplete = 0;
     for way in ways {
-        let Some(mut points) = locate(&way.refs) else {
+        let Some(mut points) = nodes.locate(&way.refs) else {
             incomplete += 1;
             continue;
         };
@@ -165,55 +161,10 @@ pub fn read_extract(
         });
     }
     for mp in multipolygons {
-        let mut outers = Vec::new();
-        let mut inners = Vec::new();
-        for (way, outer) in &mp.members {
-            if let Some(refs) = member_refs.get(way) {
-                if *outer { &mut outers } else { &mut inners }.push(refs.as_slice());
-            }
-        }
-        let (outer_rings, broken_outer) = assemble_rings(&outers);
-        let (inner_rings, broken_inner) = assemble_rings(&inners);
-        if broken_outer + broken_inner > 0 {
-            incomplete += 1;
-        }
-        let inner_rings: Vec<Vec<World>> = inner_rings.iter().filter_map(|r| locate(r)).collect();
-        for ring in outer_rings {
-            let Some(mut outer) = locate(&ring) else {
-                incomplete += 1;
-                continue;
-            };
-            unwrap_longitudes(&mut outer);
-            let holes: Vec<Vec<World>> = inner_rings
-                .iter()
-                .filter(|inner| contains(&outer, inner[0]))
-                .cloned()
-                .collect();
-            let rings: Vec<Vec<World>> = std::iter::once(outer).chain(holes).collect();
-            features.push(MapFeature {
-                layer: mp.kind.layer,
-                id: u64::try_from(mp.id).ok(),
-                min_zoom: mp.kind.min_zoom,
-                props: mp.kind.props.clone(),
-                shape: Shape::Polygon(rings),
-            });
-        }
+        incomplete += multipolygon_features(&mp, &member_refs, &nodes, &mut features);
     }
     for poi in pois {
-        features.push(MapFeature {
-            layer: Layer::Pois,
-            id: u64::try_from(poi.id).ok(),
-            min_zoom: Layer::Pois.min_zoom(),
-            props: vec![
-                ("id", crate::mvt::PropValue::Int(poi.id)),
-                ("name", crate::mvt::PropValue::Text(poi.name.clone())),
-                (
-                    "category",
-                    crate::mvt::PropValue::Text(poi.category.clone()),
-                ),
-            ],
-            shape: Shape::Point(project(poi.lat, poi.lon)),
-        });
+        features.push(poi_feature(poi));
         bounds.add(poi.lat, poi.lon);
     }
     Ok(Extract {
@@ -221,6 +172,84 @@ pub fn read_extract(
         bounds: bounds.get(),
         incomplete,
     })
+}
+
+/// Positions of the nodes the map uses, by id.
+struct NodeIndex {
+    ids: Vec<i64>,
+    positions: Vec<Option<World>>,
+}
+
+impl NodeIndex {
+    /// Every position of `refs`, or `None` if one is missing from the file.
+    fn locate(&self, refs: &[i64]) -> Option<Vec<World>> {
+        refs.iter()
+            .map(|id| {
+                self.ids
+                    .binary_search(id)
+                    .ok()
+                    .and_then(|i| self.positions[i])
+            })
+            .collect()
+    }
+}
+
+/// Adds one multipolygon's polygons (one per outer ring, with the holes inside it); returns
+/// 1 if some of it could not be built.
+fn multipolygon_features(
+    mp: &Multipolygon,
+    member_refs: &FxHashMap<i64, Vec<i64>>,
+    nodes: &NodeIndex,
+    features: &mut Vec<MapFeature>,
+) -> u64 {
+    let mut outers = Vec::new();
+    let mut inners = Vec::new();
+    for (way, outer) in &mp.members {
+        if let Some(refs) = member_refs.get(way) {
+            if *outer { &mut outers } else { &mut inners }.push(refs.as_slice());
+        }
+    }
+    let (outer_rings, broken_outer) = assemble_rings(&outers);
+    let (inner_rings, broken_inner) = assemble_rings(&inners);
+    let mut incomplete = broken_outer + broken_inner > 0;
+    let inner_rings: Vec<Vec<World>> = inner_rings.iter().filter_map(|r| nodes.locate(r)).collect();
+    for ring in outer_rings {
+        let Some(mut outer) = nodes.locate(&ring) else {
+            incomplete = true;
+            continue;
+        };
+        unwrap_longitudes(&mut outer);
+        let holes: Vec<Vec<World>> = inner_rings
+            .iter()
+            .filter(|inner| contains(&outer, inner[0]))
+            .cloned()
+            .collect();
+        features.push(MapFeature {
+            layer: mp.kind.layer,
+            id: u64::try_from(mp.id).ok(),
+            min_zoom: mp.kind.min_zoom,
+            props: mp.kind.props.clone(),
+            shape: Shape::Polygon(std::iter::once(outer).chain(holes).collect()),
+        });
+    }
+    u64::from(incomplete)
+}
+
+fn poi_feature(poi: &Poi) -> MapFeature {
+    MapFeature {
+        layer: Layer::Pois,
+        id: u64::try_from(poi.id).ok(),
+        min_zoom: Layer::Pois.min_zoom(),
+        props: vec![
+            ("id", crate::mvt::PropValue::Int(poi.id)),
+            ("name", crate::mvt::PropValue::Text(poi.name.clone())),
+            (
+                "category",
+                crate::mvt::PropValue::Text(poi.category.clone()),
+            ),
+        ],
+        shape: Shape::Point(project(poi.lat, poi.lon)),
+    }
 }
 
 #[derive(Default)]

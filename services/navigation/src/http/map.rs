@@ -31,6 +31,125 @@ pub(super) fn router() -> Router<NavState> {
         .route("/tiles/{z}/{x}/{file}", get(tile))
         .route("/tiles.json", get(tilejson))
         .route("/v1/tiles/urls", get(tile_urls))
+        .route("/styles/default.json", get(style))
+        .route("/fonts/{fontstack}/{range}", get(glyphs))
+        .route("/sprites/{file}", get(sprite))
+}
+
+/// Headers of public, same-for-everyone assets (style, glyphs, sprites).
+fn public_asset(content_type: &'static str, max_age_s: u32) -> [(HeaderName, HeaderValue); 3] {
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("public, max-age={max_age_s}"))
+                .expect("ascii header value"),
+        ),
+    ]
+}
+
+/// The default MapLibre style.
+#[utoipa::path(
+    get,
+    path = "/styles/default.json",
+    responses(
+        (status = 200, description = "A MapLibre style (version 8) on this server's tiles, glyphs and sprite; every URL absolute on `PUBLIC_URL` (else the request's host).", body = Object),
+    ),
+    tag = "map"
+)]
+pub(super) async fn style(State(state): State<NavState>, headers: HeaderMap) -> Response {
+    let base = public_base(&state, &headers);
+    (
+        public_asset("application/json", 300),
+        Json(maptiles::style::default_style(&base)),
+    )
+        .into_response()
+}
+
+/// Glyph ranges already rendered: at most 256 (one per range of the Basic Multilingual
+/// Plane), a few KiB each.
+static GLYPH_RANGES: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<u32, axum::body::Bytes>>,
+> = std::sync::OnceLock::new();
+
+/// Label glyphs (signed distance fields) of one 256-character range.
+#[utoipa::path(
+    get,
+    path = "/fonts/{fontstack}/{range}",
+    params(
+        ("fontstack" = String, Path, description = "Comma-separated font names; one must be `Noto Sans Regular`."),
+        ("range" = String, Path, description = "`{start}-{end}.pbf`, start a multiple of 256 up to 65280 and end = start + 255."),
+    ),
+    responses(
+        (status = 200, description = "Glyphs protobuf (MapLibre `glyphs.proto`).", content_type = "application/x-protobuf"),
+        (status = 404, description = "A font this server does not have, or a range that is not one."),
+    ),
+    tag = "map"
+)]
+pub(super) async fn glyphs(
+    Path((fontstack, range)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no glyphs {fontstack}/{range}"));
+    if !maptiles::glyphs::serves_fontstack(&fontstack) {
+        return Err(not_found());
+    }
+    let (start, end) = range
+        .strip_suffix(".pbf")
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .ok_or_else(not_found)?;
+    if end != start.saturating_add(255) {
+        return Err(not_found());
+    }
+    let ranges = GLYPH_RANGES.get_or_init(Default::default);
+    let cached = ranges.lock().ok().and_then(|m| m.get(&start).cloned());
+    let bytes = match cached {
+        Some(bytes) => bytes,
+        None => {
+            let rendered =
+                tokio::task::spawn_blocking(move || maptiles::glyphs::glyph_range(start))
+                    .await
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?
+                    .ok_or_else(not_found)?;
+            let bytes = axum::body::Bytes::from(rendered);
+            if let Ok(mut m) = ranges.lock() {
+                m.insert(start, bytes.clone());
+            }
+            bytes
+        }
+    };
+    Ok((public_asset("application/x-protobuf", 86_400), bytes).into_response())
+}
+
+/// The style's icons.
+#[utoipa::path(
+    get,
+    path = "/sprites/{file}",
+    params(("file" = String, Path, description = "`default.json`, `default.png`, `default@2x.json` or `default@2x.png`.")),
+    responses(
+        (status = 200, description = "The sprite index (JSON) or image (PNG)."),
+        (status = 404, description = "Another file."),
+    ),
+    tag = "map"
+)]
+pub(super) async fn sprite(Path(file): Path<String>) -> Result<Response, ApiError> {
+    let (ratio, json) = match file.as_str() {
+        "default.json" => (1, true),
+        "default.png" => (1, false),
+        "default@2x.json" => (2, true),
+        "default@2x.png" => (2, false),
+        _ => return Err(ApiError::NotFound(format!("no sprite {file}"))),
+    };
+    let (index, png) = maptiles::sprite::sprite(ratio);
+    Ok(if json {
+        (public_asset("application/json", 86_400), Json(index)).into_response()
+    } else {
+        (public_asset("image/png", 86_400), png).into_response()
+    })
 }
 
 impl From<MapError> for ApiError {
