@@ -107,6 +107,41 @@ async fn sample_tiles(backend: Backend) {
     check_zooms(&app).await;
     check_style_assets(&app).await;
     check_outside(&app).await;
+    check_web_client(&app).await;
+}
+
+/// The browser app and its two assets, built into the binary.
+async fn check_web_client(app: &TestApp) {
+    let page = fetch(app, "/", &[]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+    let html = String::from_utf8(page.bytes.clone()).unwrap();
+    assert!(
+        html.contains("/app/app.js") && html.contains("/app/app.css"),
+        "{html}"
+    );
+    assert!(!html.contains("https://"), "no third-party host");
+    let script = fetch(app, "/app/app.js", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        header(&script, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(header(&script, "content-encoding"), "gzip");
+    let etag = header(&script, "etag").to_string();
+    let again = fetch(
+        app,
+        "/app/app.js",
+        &[("accept-encoding", "gzip"), ("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(again.status, 304);
+    let css = fetch(app, "/app/app.css", &[]).await;
+    assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
+    assert!(
+        css.bytes.windows(10).any(|w| w == b"maplibregl"),
+        "the map's own CSS is bundled"
+    );
 }
 
 /// `/tiles.json`; returns the published version its URLs carry.
@@ -343,7 +378,7 @@ async fn check_outside(app: &TestApp) {
         assert_problem(&app.get(outside).await, 404, outside);
     }
     for bad in ["/tiles/a/0/0.mvt", "/tiles/3/-1/0.mvt", "/tiles/3/0/x.mvt"] {
-        assert_problem(&app.get(bad).await, 400, bad);
+        assert_problem(&app.get(bad).await, 404, bad);
     }
     for bad in [
         "/v1/tiles/urls?latitude=91&longitude=0",

@@ -104,7 +104,9 @@ impl App {
                             .await?;
                     state.spawn_background();
                     readiness.extend(state.readiness());
-                    router = router.merge(navigation::http::router(state.clone()));
+                    router = router
+                        .merge(navigation::http::router(state.clone()))
+                        .merge(crate::web::router());
                     openapi.merge(navigation::http::ApiDoc::openapi());
                     navigation_state = Some(state);
                 }

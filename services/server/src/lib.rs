@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod map;
 pub mod roads;
+pub mod web;
 
 #[doc(hidden)]
 pub use mimalloc::MiMalloc;

@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use geo_core::LatLon;
 use kit::ApiError;
+use kit::conditional::{accepts_gzip, not_modified};
 use kit::extract::AppQuery;
 use maptiles::TileId;
 use maptiles::overzoom::MAX_OVERZOOM;
@@ -203,62 +204,21 @@ pub fn public_base(state: &NavState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
-}
-
-/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-fn parse_tile(z: &str, x: &str, file: &str) -> Result<Option<TileId>, ApiError> {
-    let Some(y) = file
+/// The tile a path names, if any: anything that is not `z/x/y.mvt` (or `.pbf`) with
+/// decimal numbers inside the grid names no tile of this map (404, as for a static file).
+fn parse_tile(z: &str, x: &str, file: &str) -> Option<TileId> {
+    let y = file
         .strip_suffix(".mvt")
-        .or_else(|| file.strip_suffix(".pbf"))
-    else {
-        return Ok(None);
+        .or_else(|| file.strip_suffix(".pbf"))?;
+    let number = |text: &str| {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u32>().ok())
+            .flatten()
     };
-    // Digits past u32 are a tile far outside any grid (404), anything else a bad path.
-    let number = |name: &str, text: &str| -> Result<Option<u32>, ApiError> {
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::bad_request(format!(
-                "{name} must be a non-negative integer, got {text:?}"
-            )));
-        }
-        Ok(text.parse::<u32>().ok())
-    };
-    let (Some(z), Some(x), Some(y)) = (number("z", z)?, number("x", x)?, number("y", y)?) else {
-        return Ok(None);
-    };
-    let Ok(z) = u8::try_from(z) else {
-        return Ok(None);
-    };
-    if z > MAX_OVERZOOM {
-        return Ok(None);
-    }
+    let (z, x, y) = (number(z)?, number(x)?, number(y)?);
+    let z = u8::try_from(z).ok().filter(|z| *z <= MAX_OVERZOOM)?;
     let side = 1u32 << z;
-    Ok((x < side && y < side).then_some(TileId { z, x, y }))
+    (x < side && y < side).then_some(TileId { z, x, y })
 }
 
 /// One vector tile.
@@ -266,16 +226,15 @@ fn parse_tile(z: &str, x: &str, file: &str) -> Result<Option<TileId>, ApiError> 
     get,
     path = "/tiles/{z}/{x}/{y}.mvt",
     params(
-        ("z" = u32, Path, description = "Zoom, 0..=20 (built to 14; deeper tiles are cut from their zoom-14 ancestor)."),
-        ("x" = u32, Path, description = "Column, 0..2^z, from the antimeridian eastwards."),
-        ("y" = String, Path, description = "Row, 0..2^z from the north, then `.mvt` (or `.pbf`)."),
+        ("z" = u32, Path, minimum = 0, description = "Zoom, 0..=20 (built to 14; deeper tiles are cut from their zoom-14 ancestor); deeper is a 404."),
+        ("x" = u32, Path, minimum = 0, description = "Column, 0..2^z, from the antimeridian eastwards; past the grid is a 404."),
+        ("y" = u32, Path, minimum = 0, description = "Row, 0..2^z from the north; past the grid is a 404. (`.pbf` is accepted in place of `.mvt`.)"),
         TileQuery,
     ),
     responses(
         (status = 200, description = "Mapbox Vector Tile 2.1 (gzip-encoded when accepted; empty where the data has nothing to draw).", content_type = "application/vnd.mapbox-vector-tile"),
         (status = 304, description = "`If-None-Match` names the tile's current ETag."),
-        (status = 400, description = "z, x or y is not a number."),
-        (status = 404, description = "Outside the data: a zoom past 20, a column or row past the grid, a tile beyond the data's bounds, or another extension."),
+        (status = 404, description = "No such tile: z, x or y not a decimal number, a zoom past 20, a column or row past the grid, a tile beyond the data's bounds, or another extension."),
         (status = 503, description = "No map version is published yet, or object storage is unreachable."),
     ),
     tag = "map"
@@ -286,7 +245,7 @@ pub(super) async fn tile(
     AppQuery(query): AppQuery<TileQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(tile) = parse_tile(&z, &x, &file)? else {
+    let Some(tile) = parse_tile(&z, &x, &file) else {
         return Err(ApiError::NotFound(format!(
             "no tile {z}/{x}/{file} in this map"
         )));
@@ -458,9 +417,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tile_paths_parse_or_are_outside() {
+    fn tile_paths_parse_or_name_no_tile() {
         assert_eq!(
-            parse_tile("14", "9327", "4742.mvt").unwrap(),
+            parse_tile("14", "9327", "4742.mvt"),
             Some(TileId {
                 z: 14,
                 x: 9327,
@@ -468,30 +427,21 @@ mod tests {
             })
         );
         assert_eq!(
-            parse_tile("0", "0", "0.pbf").unwrap(),
+            parse_tile("0", "0", "0.pbf"),
             Some(TileId { z: 0, x: 0, y: 0 })
         );
-        assert_eq!(parse_tile("1", "2", "0.mvt").unwrap(), None);
-        assert_eq!(parse_tile("21", "0", "0.mvt").unwrap(), None);
-        assert_eq!(parse_tile("300", "0", "0.mvt").unwrap(), None);
-        assert_eq!(parse_tile("3", "0", "0.png").unwrap(), None);
-        assert!(parse_tile("a", "0", "0.mvt").is_err());
-        assert!(parse_tile("3", "-1", "0.mvt").is_err());
-        assert!(parse_tile("3", "+1", "0.mvt").is_err());
-        assert_eq!(parse_tile("3", "99999999999", "0.mvt").unwrap(), None);
-    }
-
-    #[test]
-    fn gzip_is_accepted_unless_refused() {
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
-            accepts_gzip(&h)
-        };
-        assert!(with("gzip, deflate, br"));
-        assert!(with("br;q=1.0, gzip;q=0.8"));
-        assert!(!with("gzip;q=0"));
-        assert!(!with("identity"));
-        assert!(!accepts_gzip(&HeaderMap::new()));
+        for (z, x, file) in [
+            ("1", "2", "0.mvt"),
+            ("21", "0", "0.mvt"),
+            ("300", "0", "0.mvt"),
+            ("3", "0", "0.png"),
+            ("a", "0", "0.mvt"),
+            ("3", "-1", "0.mvt"),
+            ("3", "+1", "0.mvt"),
+            ("3", "99999999999", "0.mvt"),
+            ("{z}", "{x}", "{y}.mvt"),
+        ] {
+            assert_eq!(parse_tile(z, x, file), None, "{z}/{x}/{file}");
+        }
     }
 }

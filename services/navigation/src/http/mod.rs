@@ -57,14 +57,17 @@ pub fn router(state: NavState) -> Router {
 #[openapi(
     info(
         title = "Navigation service",
-        description = "Directions (Google Directions shape) and geocoding over OpenStreetMap data."
+        description = "Directions (Google Directions shape), geocoding, and the map: vector tiles, TileJSON, tile URLs, style, glyphs and sprites, over OpenStreetMap data."
     ),
     paths(
         nav::directions,
         geocode::geocode,
         map::tile,
         map::tilejson,
-        map::tile_urls
+        map::tile_urls,
+        map::style,
+        map::glyphs,
+        map::sprite
     ),
     components(schemas(
         crate::response::DirectionsResponse,
