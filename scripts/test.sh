@@ -10,6 +10,9 @@
 #     2. cargo test --workspace --doc --locked
 #     3. scripts/schemathesis.sh: the server binary that step 1 built, against its own
 #        /openapi.json (skipped when EXTRA_CARGO_ARGS select packages with -p)
+#     4. scripts/browser-test.sh: the web client in Debian's Chromium driven by Playwright
+#        (installs chromium, nodejs and npm as root when missing, and web/node_modules;
+#        skipped with step 3)
 #   EXTRA_CARGO_ARGS go to step 1 only. Examples:
 #     ./scripts/test.sh -p proximity            # only the proximity crate (step 1)
 #     ./scripts/test.sh -- --nocapture          # args after `--` reach the test binaries
@@ -219,18 +222,22 @@ done
 
 backends="postgres=$GEO_TEST_DATABASE_URL redis=$GEO_TEST_REDIS_URL"
 phase_begin build+test
-echo "==> [1/3] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked --features routing/s3${*:+ $*}  ($backends)"
+echo "==> [1/4] cargo test ${first_scope[*]+"${first_scope[*]} "}--all-targets --locked --features routing/s3${*:+ $*}  ($backends)"
 cargo test "${first_scope[@]+"${first_scope[@]}"}" --all-targets --locked --features routing/s3 "$@"
-echo "==> [2/3] cargo test --workspace --doc --locked  ($backends)"
+echo "==> [2/4] cargo test --workspace --doc --locked  ($backends)"
 cargo test --workspace --doc --locked
 phase_end
 
 # The server against its own OpenAPI document (generated requests, every check).
 if [ "${#first_scope[@]}" -gt 0 ]; then
   phase_begin schemathesis
-  echo "==> [3/3] scripts/schemathesis.sh  (target/debug/geostack against its /openapi.json)"
+  echo "==> [3/4] scripts/schemathesis.sh  (target/debug/geostack against its /openapi.json)"
   "$ROOT/scripts/schemathesis.sh"
   phase_end
+  phase_begin browser
+  echo "==> [4/4] scripts/browser-test.sh  (Playwright on Chromium against target/debug/geostack)"
+  "$ROOT/scripts/browser-test.sh"
+  phase_end
 else
-  echo "==> [3/3] scripts/schemathesis.sh skipped: -p selected packages"
+  echo "==> [3/4] scripts/schemathesis.sh and [4/4] scripts/browser-test.sh skipped: -p selected packages"
 fi

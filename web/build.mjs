@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dist = path.join(here, 'dist');
+// WEB_DIST builds elsewhere (scripts/browser-test.sh compares a fresh build with dist/).
+const dist = process.env.WEB_DIST ? path.resolve(process.env.WEB_DIST) : path.join(here, 'dist');
 const require = createRequire(import.meta.url);
 
 // maplibre-gl's worker module is not in its package "exports"; find it in the package's dist/.
