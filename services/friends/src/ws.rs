@@ -21,6 +21,7 @@ use crate::store::{self, HistoryPoint, HistoryRow};
 
 mod frames;
 mod friend_set;
+pub mod local;
 mod pacer;
 mod random;
 mod socket;
@@ -837,121 +838,40 @@ mod tests {
     /// The connection handler on an in-memory socket: the whole exchange (init, a friend's
     /// move, a stranger who hears nothing, a refused frame, leaving) without TCP or HTTP.
     mod in_memory {
-        use std::pin::Pin;
-        use std::task::{Context, Poll};
-
-        use futures::channel::mpsc;
-        use futures::{Sink, Stream, StreamExt};
         use serde_json::Value;
 
+        use super::local::LocalClient as Client;
         use super::*;
 
-        /// The server's end: what the client sent comes in, what the server writes goes out.
-        struct Duplex {
-            incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
-            outgoing: mpsc::UnboundedSender<Message>,
-        }
-
-        impl Stream for Duplex {
-            type Item = Result<Message, axum::Error>;
-            fn poll_next(
-                mut self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-            ) -> Poll<Option<Self::Item>> {
-                self.incoming.poll_next_unpin(cx)
-            }
-        }
-
-        impl Sink<Message> for Duplex {
-            type Error = axum::Error;
-            fn poll_ready(
-                mut self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-            ) -> Poll<Result<(), axum::Error>> {
-                Pin::new(&mut self.outgoing)
-                    .poll_ready(cx)
-                    .map_err(axum::Error::new)
-            }
-            fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), axum::Error> {
-                Pin::new(&mut self.outgoing)
-                    .start_send(item)
-                    .map_err(axum::Error::new)
-            }
-            fn poll_flush(
-                mut self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-            ) -> Poll<Result<(), axum::Error>> {
-                Pin::new(&mut self.outgoing)
-                    .poll_flush(cx)
-                    .map_err(axum::Error::new)
-            }
-            fn poll_close(
-                mut self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-            ) -> Poll<Result<(), axum::Error>> {
-                Pin::new(&mut self.outgoing)
-                    .poll_close(cx)
-                    .map_err(axum::Error::new)
-            }
-        }
-
-        /// The client's end of one connection.
-        struct Client {
-            send: mpsc::UnboundedSender<Result<Message, axum::Error>>,
-            frames: mpsc::UnboundedReceiver<Message>,
-            task: tokio::task::JoinHandle<()>,
-        }
-
-        impl Client {
-            fn connect(state: &FriendsState, user_id: i64) -> Client {
-                let (send, incoming) = mpsc::unbounded();
-                let (outgoing, frames) = mpsc::unbounded();
-                let slot = state.user_slot(user_id).expect("a slot");
-                let task = tokio::spawn(run(
-                    state.clone(),
-                    Duplex { incoming, outgoing },
-                    user_id,
-                    slot,
-                ));
-                Client { send, frames, task }
-            }
-
-            fn say(&self, frame: Value) {
-                self.send
-                    .unbounded_send(Ok(Message::text(frame.to_string())))
-                    .expect("the connection is open");
-            }
-
-            /// The next JSON frame of `kind` (others, pings included, are skipped).
-            async fn next(&mut self, kind: &str) -> Value {
-                let wait = async {
-                    loop {
-                        match self.frames.next().await.expect("the connection is open") {
-                            Message::Text(text) => {
-                                let frame: Value = serde_json::from_str(&text).unwrap();
-                                if frame["type"] == kind {
-                                    return frame;
-                                }
+        /// The next JSON frame of `kind` (others, pings included, are skipped).
+        async fn next(client: &mut Client, kind: &str) -> Value {
+            let wait = async {
+                loop {
+                    match client.recv().await.expect("the connection is open") {
+                        Message::Text(text) => {
+                            let frame: Value = serde_json::from_str(&text).unwrap();
+                            if frame["type"] == kind {
+                                return frame;
                             }
-                            _ => continue,
                         }
-                    }
-                };
-                tokio::time::timeout(Duration::from_secs(5), wait)
-                    .await
-                    .unwrap_or_else(|_| panic!("no {kind} frame within 5 s"))
-            }
-
-            /// Every JSON frame already written.
-            fn written(&mut self) -> Vec<Value> {
-                let mut out = Vec::new();
-                while let Ok(message) = self.frames.try_recv() {
-                    if let Message::Text(text) = message {
-                        out.push(serde_json::from_str(&text).unwrap());
+                        _ => continue,
                     }
                 }
-                out
+            };
+            tokio::time::timeout(Duration::from_secs(5), wait)
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame within 5 s"))
+        }
+
+        /// Every JSON frame already written.
+        fn written(client: &mut Client) -> Vec<Value> {
+            let mut out = Vec::new();
+            while let Some(message) = client.try_recv() {
+                if let Message::Text(text) = message {
+                    out.push(serde_json::from_str(&text).unwrap());
+                }
             }
+            out
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -975,32 +895,28 @@ mod tests {
 
             let mut clients: Vec<Client> = [ann, bob, cat]
                 .iter()
-                .map(|&user| Client::connect(&state, user))
+                .map(|&user| Client::connect(&state, user, 64).expect("a slot"))
                 .collect();
             for client in &mut clients {
-                client.say(
-                    serde_json::json!({"type": "init", "latitude": 60.17, "longitude": 24.94}),
-                );
-                client.next("nearby_friends").await;
+                assert!(client.say(
+                    &serde_json::json!({"type": "init", "latitude": 60.17, "longitude": 24.94}),
+                ));
+                next(client, "nearby_friends").await;
             }
             clients[0].say(
-                serde_json::json!({"type": "location", "latitude": 60.171, "longitude": 24.94}),
+                &serde_json::json!({"type": "location", "latitude": 60.171, "longitude": 24.94}),
             );
-            let seen = clients[1].next("friend_location").await;
+            let seen = next(&mut clients[1], "friend_location").await;
             assert_eq!(seen["user_id"], ann);
             assert_eq!(seen["latitude"], 60.171);
             // The stranger, in the same place, is told nothing; a later frame of its own
             // is answered, so anything about ann would have been written before it.
-            clients[2]
-                .send
-                .unbounded_send(Ok(Message::Binary(vec![1, 2, 3].into())))
-                .unwrap();
-            let refused = clients[2].next("error").await;
+            assert!(clients[2].send(Message::Binary(vec![1, 2, 3].into())));
+            let refused = next(&mut clients[2], "error").await;
             assert_eq!(refused["status"], 400);
             assert_eq!(refused["code"], "invalid-body");
             assert!(
-                clients[2]
-                    .written()
+                written(&mut clients[2])
                     .iter()
                     .all(|f| f["type"] != "friend_location"),
                 "a stranger heard of ann"
@@ -1008,8 +924,7 @@ mod tests {
 
             // The client leaves: the handler ends and gives the user's slot back.
             let ann_client = clients.remove(0);
-            drop(ann_client.send);
-            tokio::time::timeout(Duration::from_secs(5), ann_client.task)
+            tokio::time::timeout(Duration::from_secs(5), ann_client.close())
                 .await
                 .expect("the connection ends when the client goes")
                 .unwrap();

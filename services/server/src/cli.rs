@@ -108,6 +108,9 @@ pub enum Command {
     Import(ImportCommand),
     /// Print a bearer token (HS256 JWT) signed with this installation's secret.
     Token(TokenArgs),
+    /// The server plus a few simulated friends walking around the sample city, and a token
+    /// to sign in with in the web client: live friends at once.
+    Demo(crate::demo::DemoArgs),
     /// Routing-tile versions: list, remove, prune.
     #[command(subcommand)]
     Tiles(crate::roads::TilesCommand),
@@ -166,6 +169,7 @@ pub async fn run(cli: Cli, services: &[Service]) -> anyhow::Result<()> {
         Some(Command::Import(ImportCommand::Businesses(args))) => import_businesses(args).await,
         Some(Command::Import(ImportCommand::Roads(args))) => crate::roads::import_roads(args).await,
         Some(Command::Import(ImportCommand::Map(args))) => crate::map::import_map(args).await,
+        Some(Command::Demo(args)) => crate::demo::run(args, services).await,
         Some(Command::Tiles(command)) => crate::roads::tiles(command).await,
         Some(Command::Token(args)) => {
             let auth = kit::auth::Auth::load(args.jwt_secret.as_deref(), &args.data_dir)?;
