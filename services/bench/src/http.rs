@@ -172,7 +172,7 @@ pub async fn run_wrk(
     parse_wrk(&text, radius_m, load).with_context(|| format!("reading wrk's output:\n{text}"))
 }
 
-fn parse_wrk(text: &str, radius_m: f64, load: Load) -> anyhow::Result<HttpResult> {
+pub(crate) fn parse_wrk(text: &str, radius_m: f64, load: Load) -> anyhow::Result<HttpResult> {
     let mut p50 = None;
     let mut p99 = None;
     let mut rps = None;

@@ -53,6 +53,7 @@ mod report;
 mod route;
 mod stats;
 pub mod synth;
+mod tiles;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -84,6 +85,10 @@ pub enum BenchCommand {
     /// ring: connections held, updates/s, deliveries/s, latency p50/p99, CPU, RSS per
     /// connection, drain time.
     Friends(friends::FriendsArgs),
+    /// Map tiles: `import map` vs tilemaker on every OSM extract (time, peak memory, bytes,
+    /// largest tile), and one extract's zoom 12-14 tiles served by our server vs nginx
+    /// under wrk.
+    Tiles(tiles::TilesArgs),
     /// One client process of `bench friends` (started by it).
     #[command(hide = true)]
     FriendsClient(friends::ClientArgs),
@@ -166,6 +171,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Nearby(args) => nearby(args).await,
         BenchCommand::Import(args) => import::run(args).await,
         BenchCommand::Route(args) => route::run(args).await,
+        BenchCommand::Tiles(args) => tiles::run(args).await,
         BenchCommand::Friends(args) => friends::run(args).await,
         BenchCommand::FriendsClient(args) => friends::client(args).await,
         BenchCommand::Geostack(args) => {

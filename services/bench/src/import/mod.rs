@@ -202,7 +202,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 /// `--dir`, or `../shared/data/osm`, or `data/`.
-fn resolve_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn resolve_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(dir) = dir {
         anyhow::ensure!(dir.is_dir(), "--dir {} is not a directory", dir.display());
         return Ok(dir.to_path_buf());
@@ -219,7 +219,7 @@ fn resolve_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     anyhow::bail!("neither ../shared/data/osm nor data/ exists under {cwd}; pass --dir")
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
@@ -227,7 +227,7 @@ fn file_name(path: &Path) -> String {
 }
 
 /// The extracts to run with their sizes, smallest first (or the `--files` selection).
-fn list_extracts(dir: &Path, wanted: &[String]) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+pub(crate) fn list_extracts(dir: &Path, wanted: &[String]) -> anyhow::Result<Vec<(PathBuf, u64)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
@@ -264,7 +264,7 @@ fn list_extracts(dir: &Path, wanted: &[String]) -> anyhow::Result<Vec<(PathBuf, 
 }
 
 /// Whether `/usr/bin/time` is GNU time (which supports `-f %M -o file`).
-fn gnu_time_available() -> bool {
+pub(crate) fn gnu_time_available() -> bool {
     Command::new(GNU_TIME)
         .arg("--version")
         .output()
@@ -281,18 +281,29 @@ fn on_path(program: &str) -> bool {
 }
 
 /// What a measured child did.
-struct Measured {
-    wall: Duration,
-    peak_bytes: Option<u64>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Measured {
+    pub(crate) wall: Duration,
+    pub(crate) peak_bytes: Option<u64>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs `program args` (under GNU time when `gnu_time`), timing it from spawn to exit; a
 /// non-zero exit is an error carrying the tail of its output.
-async fn run_measured(
+pub(crate) async fn run_measured(
     program: &Path,
     args: &[&OsStr],
+    gnu_time: bool,
+    time_file: &Path,
+) -> anyhow::Result<Measured> {
+    run_measured_with_env(program, args, &[], gnu_time, time_file).await
+}
+
+/// [`run_measured`] with extra environment variables for the child.
+pub(crate) async fn run_measured_with_env(
+    program: &Path,
+    args: &[&OsStr],
+    env: &[(&str, &OsStr)],
     gnu_time: bool,
     time_file: &Path,
 ) -> anyhow::Result<Measured> {
@@ -305,6 +316,7 @@ async fn run_measured(
     };
     command
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -352,7 +364,7 @@ fn join_args(args: &[&OsStr]) -> String {
 }
 
 /// The last `n` non-empty lines of `text`, joined with " / ".
-fn tail(text: &str, n: usize) -> String {
+pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -375,7 +387,7 @@ async fn run_ours(
         let work = TempDir::labelled(&format!("import-ours-{run}"))?;
         let tiles = work.0.join("tiles");
         let time_file = work.0.join("time.txt");
-        let args: [&OsStr; 10] = [
+        let args: [&OsStr; 11] = [
             crate::SERVER_COMMAND.as_ref(),
             "import".as_ref(),
             "roads".as_ref(),
@@ -383,9 +395,10 @@ async fn run_ours(
             "--tiles".as_ref(),
             tiles.as_os_str(),
             "--json".as_ref(),
-            // Tiles only, as osm2pgrouting builds only the road graph: no geocoding table
-            // and no contraction hierarchies.
+            // Tiles only, as osm2pgrouting builds only the road graph: no geocoding table,
+            // no map tiles and no contraction hierarchies.
             "--no-geocode".as_ref(),
+            "--no-map".as_ref(),
             "--contract".as_ref(),
             "none".as_ref(),
         ];
