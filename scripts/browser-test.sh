@@ -28,6 +28,8 @@ cd "$ROOT"
 
 BIN=${GEOSTACK_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/geostack}
 [ -x "$BIN" ] || svc_die "$BIN not found: build it with cargo build (or scripts/test.sh)"
+# Absolute, since the tests run from web/.
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
 # ------------------------------------------------------------------ install --
 export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}

@@ -280,3 +280,28 @@ test('a simulated friend marker moves', async ({ page, request }) => {
     if (errs.length) console.log('friend socket errors:', errs.join(' | '));
   }
 });
+
+test('usable on a phone-sized viewport', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await openApp(page);
+  // The map fills the width and keeps part of the screen next to the panel.
+  const map = await page.locator('#map').boundingBox();
+  expect(map.width).toBeGreaterThanOrEqual(389);
+  expect(map.height).toBeGreaterThan(200);
+  // The panel can be hidden and shown again, and its controls are reachable.
+  const toggle = page.locator('#panel-toggle');
+  await expect(toggle).toBeVisible();
+  await toggle.click();
+  await expect(page.locator('#search-input')).toBeHidden();
+  await toggle.click();
+  await expect(page.locator('#search-input')).toBeVisible();
+  await page.fill('#search-input', 'Mannerheimintie');
+  await page.click('#search-button');
+  await expect(page.locator('#results li[data-business-id]').first()).toBeVisible();
+  // Nothing wider than the screen: no sideways scrolling on a phone.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await finalScreenshot(page, '6-phone');
+  expect(relevant(errors), errors.join('\n')).toEqual([]);
+});

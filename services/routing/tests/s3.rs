@@ -80,3 +80,74 @@ async fn versions_on_s3() {
     assert_eq!(other.current().await.unwrap(), None);
     assert!(other.versions().await.unwrap().is_empty());
 }
+
+/// The map tiles beside the routing tiles on S3: an archive published with one put, then
+/// read back tile by tile with range requests, equal to the file it was built into.
+#[tokio::test(flavor = "multi_thread")]
+async fn map_archive_on_s3() {
+    let moto = start_moto();
+    create_bucket(moto.port, "maps");
+    let options = vec![
+        (
+            "aws_endpoint".to_string(),
+            format!("http://127.0.0.1:{}", moto.port),
+        ),
+        ("aws_allow_http".to_string(), "true".to_string()),
+        ("aws_access_key_id".to_string(), "test".to_string()),
+        ("aws_secret_access_key".to_string(), "test".to_string()),
+        ("aws_region".to_string(), "us-east-1".to_string()),
+    ];
+    let store = TileStore::open_with_options("s3://maps/eu", options).unwrap();
+    let (objects, prefix) = store.location();
+    let map = maptiles::MapStore::new(objects, prefix);
+    assert_eq!(map.current_version().await.unwrap(), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("map.pmtiles");
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/helsinki.osm.pbf");
+    let built = maptiles::build_archive(
+        &sample,
+        &[],
+        &maptiles::BuildOptions::default(),
+        &file,
+        |_, _, _| {},
+    )
+    .unwrap();
+    assert!(built.tiles.tiles > 0);
+    let bytes = std::fs::read(&file).unwrap();
+    map.publish("v1", bytes.into()).await.unwrap();
+    assert_eq!(map.current_version().await.unwrap().as_deref(), Some("v1"));
+
+    let archive = map.open("v1").await.unwrap();
+    let extent = archive.extent();
+    assert_eq!((extent.min_zoom, extent.max_zoom), (0, 14));
+    let (w, s, e, n) = extent.bounds;
+    let mut found = 0;
+    for z in [0u8, 10, 14] {
+        let nw = maptiles::TileId::containing(n, w, z);
+        let se = maptiles::TileId::containing(s, e, z);
+        for x in nw.x..=se.x {
+            for y in nw.y..=se.y {
+                if let Some(gzip) = archive.tile(maptiles::TileId { z, x, y }).await.unwrap() {
+                    let mut raw = Vec::new();
+                    flate2::read::GzDecoder::new(&gzip[..])
+                        .read_to_end(&mut raw)
+                        .unwrap();
+                    let tile = maptiles::mvt::decode(&raw).unwrap();
+                    assert!(!tile.layers.is_empty());
+                    found += 1;
+                }
+            }
+        }
+    }
+    assert!(found >= 3, "{found} tiles read back");
+    // Outside the grid the archive answers "no tile", not an error.
+    assert!(
+        archive
+            .tile(maptiles::TileId { z: 14, x: 0, y: 0 })
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
