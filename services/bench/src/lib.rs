@@ -1,4 +1,4 @@
-//! `geostack-bench <nearby|import|route|friends>`: benchmarks, each against its anchors or
+//! `geostack-bench <nearby|import|route|friends|tiles>`: benchmarks, each against its anchors or
 //! targets in the same run. Not part of the product: the workspace builds this crate only when
 //! asked (`cargo run --release -p geostack-bench -- ...`), and `geostack bench ...` hands over to
 //! this binary when it is installed next to `geostack`. The binary links the whole server, so
@@ -31,6 +31,10 @@
 //!
 //! `bench route` times route planning on real extracts (in process, HTTP, exact mode) against
 //! pgRouting, and 1,000 km routes on a synthetic country.
+//!
+//! `bench tiles` builds the map tiles of every extract with `import map` and with tilemaker
+//! (its OpenMapTiles configuration), then serves one extract's zoom 12-14 tiles from our
+//! server and from nginx under `wrk`, and prints PASS/MISS lines for the map issue's targets.
 //!
 //! `bench friends` ([`friends`]) runs the nearby-friends service as a child process (`serve`
 //! with `SERVICES=friends`) under `--clients` simulated users over real WebSockets, spread
