@@ -171,7 +171,24 @@ pub async fn compare(
     wait_ready(&format!("http://127.0.0.1:{nginx_port}{}", paths[0])).await?;
     eprintln!("  wrk against nginx");
     let nginx_result = wrk(nginx_port, &paths, load, &work.join("nginx.lua")).await;
-    let _ = nginx.kill().await;
+    // `nginx -s stop` ends the workers with the master; killing the master alone would
+    // leave them serving.
+    let stopped = tokio::process::Command::new("nginx")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&prefix)
+        .args(["-s", "stop"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    if !stopped.is_ok_and(|s| s.success())
+        || tokio::time::timeout(Duration::from_secs(10), nginx.wait())
+            .await
+            .is_err()
+    {
+        let _ = nginx.kill().await;
+    }
     Ok(Serving {
         ours: ours_result?,
         nginx: nginx_result?,
