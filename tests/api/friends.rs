@@ -64,8 +64,13 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, user_id: i64) -> WsClient {
+        WsClient::connect_to(app, user_id, "/v1/ws/friends").await
+    }
+
+    /// A socket of `user_id` on `path` (a WebSocket endpoint).
+    pub async fn connect_to(app: &TestApp, user_id: i64, path: &str) -> WsClient {
         let url = format!(
-            "{}/v1/ws/friends?token={}",
+            "{}{path}?token={}",
             app.address.replace("http://", "ws://"),
             app.token(user_id)
         );

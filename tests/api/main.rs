@@ -19,3 +19,4 @@ mod openapi;
 mod ops;
 mod roads;
 mod search;
+mod traffic;

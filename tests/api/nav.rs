@@ -3,7 +3,7 @@
 //! input, the route cache and tile version switches without restart.
 
 #[path = "../../services/routing/tests/support/mod.rs"]
-mod support;
+pub(crate) mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

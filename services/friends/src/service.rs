@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::FromRef;
 use kit::Backends;
@@ -34,7 +34,7 @@ pub struct Inner {
     pub prefix: String,
     next_conn: AtomicU64,
     /// Per user, when their last update was accepted (kept for one interval).
-    recent_updates: Option<moka::sync::Cache<i64, Instant>>,
+    recent_updates: kit::rate_limit::PerKeyInterval,
     /// Set at SIGTERM: no new connections.
     draining: watch::Sender<bool>,
     /// Set after the grace period: open connections close with "going away".
@@ -119,11 +119,9 @@ impl FriendsState {
         )
         .await?;
         let history = HistoryWriter::spawn(backends.db.clone(), config.history_batch())?;
-        let recent_updates = (config.location_min_interval_ms > 0).then(|| {
-            moka::sync::Cache::builder()
-                .time_to_live(Duration::from_millis(config.location_min_interval_ms))
-                .build()
-        });
+        let recent_updates = kit::rate_limit::PerKeyInterval::new(Duration::from_millis(
+            config.location_min_interval_ms,
+        ));
         tracing::info!(
             pubsub = pubsub.transport_name(),
             servers = ?pubsub.servers(),
@@ -207,25 +205,9 @@ impl FriendsState {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Whether `user_id` may send an update now (and, if so, counts it). The time of the
-    /// last accepted update is compared here, atomically per user: the cache's expiry only
-    /// frees memory, as an expired entry may still be visible until maintenance runs.
+    /// Whether `user_id` may send an update now (and, if so, counts it).
     pub(crate) fn take_update_slot(&self, user_id: i64) -> bool {
-        use moka::ops::compute::Op;
-        let Some(recent) = &self.recent_updates else {
-            return true;
-        };
-        let interval = Duration::from_millis(self.config.location_min_interval_ms);
-        let now = Instant::now();
-        let mut taken = false;
-        recent.entry(user_id).and_compute_with(|last| match last {
-            Some(last) if now.saturating_duration_since(*last.value()) < interval => Op::Nop,
-            _ => {
-                taken = true;
-                Op::Put(now)
-            }
-        });
-        taken
+        self.recent_updates.take(user_id).is_ok()
     }
 
     /// A place for one more WebSocket of `user_id`, unless they hold `WS_MAX_PER_USER`.

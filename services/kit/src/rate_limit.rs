@@ -130,3 +130,40 @@ mod tests {
         assert!(limiter.check(busy).is_err());
     }
 }
+
+/// At most one event per key (a user id) per interval, such as one location update per
+/// second per user. The last accepted time is compared and replaced atomically per key;
+/// the cache's expiry only frees memory (an expired entry may stay visible until moka's
+/// maintenance runs, so the time is compared, not the entry's presence).
+#[derive(Clone)]
+pub struct PerKeyInterval {
+    interval: Duration,
+    recent: Option<moka::sync::Cache<i64, Instant>>,
+}
+
+impl PerKeyInterval {
+    /// `interval` zero: everything passes.
+    pub fn new(interval: Duration) -> PerKeyInterval {
+        let recent = (!interval.is_zero())
+            .then(|| moka::sync::Cache::builder().time_to_live(interval).build());
+        PerKeyInterval { interval, recent }
+    }
+
+    /// Whether `key` may act now (and, if so, counts it): `Err(wait)` otherwise.
+    pub fn take(&self, key: i64) -> Result<(), Duration> {
+        use moka::ops::compute::Op;
+        let Some(recent) = &self.recent else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut wait = None;
+        recent.entry(key).and_compute_with(|last| match last {
+            Some(last) if now.saturating_duration_since(*last.value()) < self.interval => {
+                wait = Some(self.interval - now.saturating_duration_since(*last.value()));
+                Op::Nop
+            }
+            _ => Op::Put(now),
+        });
+        wait.map_or(Ok(()), Err)
+    }
+}

@@ -12,7 +12,7 @@ use prost::Message;
 use rayon::prelude::*;
 
 use crate::features::{Layer, MapFeature, Shape};
-use crate::geometry::{Pt, Rect, area2, clip_line, clip_ring, simplify};
+use crate::geometry::{Pt, Rect, area2, clip_line, clip_ring, dedup, quantise, simplify};
 use crate::mercator::{MAX_ZOOM, TileId, World};
 use crate::mvt::{self, EXTENT, GeomType, GeometryEncoder, LayerBuilder};
 
@@ -20,7 +20,7 @@ use crate::mvt::{self, EXTENT, GeomType, GeometryEncoder, LayerBuilder};
 pub const MAX_TILE_BYTES: usize = 500 * 1024;
 
 /// Tile units of buffer around each tile (of 4096): 5 pixels of a 256-pixel tile.
-const BUFFER: f64 = 80.0;
+pub(crate) const BUFFER: f64 = 80.0;
 
 /// Smallest polygon drawn below the deepest zoom, in square pixels of a 256-pixel tile.
 const MIN_AREA_PX2: f64 = 1.0;
@@ -426,20 +426,6 @@ fn prop_len(v: &mvt::PropValue) -> usize {
         mvt::PropValue::Text(s) => s.len() + 4,
         mvt::PropValue::Int(_) => 12,
     }
-}
-
-fn quantise(p: Pt) -> (i32, i32) {
-    (p.0.round() as i32, p.1.round() as i32)
-}
-
-fn dedup(points: impl Iterator<Item = (i32, i32)>) -> Vec<(i32, i32)> {
-    let mut out: Vec<(i32, i32)> = Vec::new();
-    for p in points {
-        if out.last() != Some(&p) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,23 @@
 /// A point in whatever plane the caller works in (world or tile units).
 pub type Pt = (f64, f64);
 
+/// A point on the tile's integer grid.
+pub fn quantise(p: Pt) -> (i32, i32) {
+    (p.0.round() as i32, p.1.round() as i32)
+}
+
+/// Points with consecutive repeats (after quantising) removed: MVT forbids zero-length
+/// segments.
+pub fn dedup(points: impl Iterator<Item = (i32, i32)>) -> Vec<(i32, i32)> {
+    let mut out: Vec<(i32, i32)> = Vec::new();
+    for p in points {
+        if out.last() != Some(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Douglas-Peucker: drops points closer than `tolerance` to the chord they sit between.
 /// Endpoints always stay, so a closed ring stays closed.
 pub fn simplify(points: &[Pt], tolerance: f64) -> Vec<Pt> {

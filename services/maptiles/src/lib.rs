@@ -12,6 +12,7 @@ pub mod build;
 pub mod features;
 pub mod geometry;
 pub mod glyphs;
+pub mod live;
 pub mod mercator;
 pub mod mvt;
 pub mod overzoom;

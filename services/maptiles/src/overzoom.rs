@@ -5,7 +5,7 @@
 
 use prost::Message;
 
-use crate::geometry::{Pt, Rect, clip_line, clip_ring};
+use crate::geometry::{Pt, Rect, clip_line, clip_ring, dedup, quantise};
 use crate::mercator::TileId;
 use crate::mvt::{self, EXTENT, GeomType, GeometryEncoder, Tile, decode, decode_geometry};
 
@@ -68,7 +68,7 @@ pub fn cut(
                                 && q.1 >= rect.min.1
                                 && q.1 <= rect.max.1
                         })
-                        .map(round)
+                        .map(quantise)
                         .collect();
                     encoder.points(&inside);
                 }
@@ -76,14 +76,14 @@ pub fn cut(
                     for part in &parts {
                         let points: Vec<Pt> = part.iter().map(|p| to_child(*p)).collect();
                         for clipped in clip_line(&points, rect) {
-                            encoder.line(&dedup(clipped.into_iter().map(round)));
+                            encoder.line(&dedup(clipped.into_iter().map(quantise)));
                         }
                     }
                 }
                 Some(GeomType::Polygon) => {
                     for part in &parts {
                         let points: Vec<Pt> = part.iter().map(|p| to_child(*p)).collect();
-                        let mut ring = dedup(clip_ring(&points, rect).into_iter().map(round));
+                        let mut ring = dedup(clip_ring(&points, rect).into_iter().map(quantise));
                         if ring.len() > 1 && ring.first() == ring.last() {
                             ring.pop();
                         }
@@ -112,20 +112,6 @@ pub fn cut(
         }
     }
     Ok(out.encode_to_vec())
-}
-
-fn round(p: Pt) -> (i32, i32) {
-    (p.0.round() as i32, p.1.round() as i32)
-}
-
-fn dedup(points: impl Iterator<Item = (i32, i32)>) -> Vec<(i32, i32)> {
-    let mut out: Vec<(i32, i32)> = Vec::new();
-    for p in points {
-        if out.last() != Some(&p) {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -57,7 +57,16 @@ pub fn default_style(base: &str) -> Value {
         "name": "geostack default",
         "metadata": {"attribution": crate::ATTRIBUTION},
         "sources": {
-            "geostack": {"type": "vector", "url": format!("{base}/tiles.json")}
+            "geostack": {"type": "vector", "url": format!("{base}/tiles.json")},
+            // Live congestion, drawn at request time and cacheable for seconds only, so it
+            // is a source of its own rather than a layer of the immutable tiles.
+            "traffic": {
+                "type": "vector",
+                "tiles": [format!("{base}/traffic/{{z}}/{{x}}/{{y}}.mvt")],
+                "minzoom": 8,
+                "maxzoom": 16,
+                "attribution": crate::ATTRIBUTION
+            }
         },
         "glyphs": format!("{base}/fonts/{{fontstack}}/{{range}}.pbf"),
         "sprite": format!("{base}/sprites/default"),
@@ -102,6 +111,16 @@ pub fn default_style(base: &str) -> Value {
             road("road-trunk", &["trunk", "motorway_link"], "#f9b29c", 2.0, 18.0, 4),
             road("road-motorway", &["motorway"], "#e892a2", 2.2, 19.0, 4),
             dashed("rail", &["rail"], "#8f8f8f", 10),
+            {
+                "id": "traffic", "type": "line", "source": "traffic", "source-layer": "traffic",
+                "layout": {"line-cap": "round"},
+                "paint": {
+                    "line-color": ["step", ["get", "congestion"], "#d7191c", 40, "#fdae61", 75, "#1a9641"],
+                    "line-width": width(2.0, 8.0),
+                    "line-offset": width(1.0, 4.0),
+                    "line-opacity": 0.85
+                }
+            },
             {
                 "id": "road-label", "type": "symbol", "source": "geostack", "source-layer": "roads",
                 "minzoom": 13,
@@ -174,7 +193,8 @@ mod tests {
             }
             if let Some(source_layer) = layer["source-layer"].as_str() {
                 assert!(
-                    crate::Layer::ALL.iter().any(|l| l.name() == source_layer),
+                    crate::Layer::ALL.iter().any(|l| l.name() == source_layer)
+                        || source_layer == "traffic",
                     "{source_layer}"
                 );
             }

@@ -69,6 +69,21 @@ pub struct NavigationConfig {
     #[arg(long, env = "MAP_CACHE_BYTES", default_value_t = 64 << 20)]
     pub map_cache_bytes: u64,
 
+    /// Days the navigation location history (`POST /v1/locations`, the navigation socket)
+    /// keeps fixes.
+    #[arg(long, env = "TRAFFIC_HISTORY_RETENTION_DAYS", default_value_t = 30.0)]
+    pub traffic_history_retention_days: f64,
+
+    /// Shortest interval between two location batches of one user, milliseconds (`0`: no
+    /// limit); a faster batch gets 429 with `Retry-After`.
+    #[arg(long, env = "LOCATION_BATCH_MIN_INTERVAL_MS", default_value_t = 1_000)]
+    pub location_batch_min_interval_ms: u64,
+
+    /// How long a location batch may stay unacknowledged at one instance before another
+    /// takes it over (the first is presumed dead), milliseconds. Redis only.
+    #[arg(long, env = "TRAFFIC_CLAIM_IDLE_MS", default_value_t = 30_000)]
+    pub traffic_claim_idle_ms: u64,
+
     /// OSM extract turned into tiles (and the geocoding table) at start-up when the tile
     /// store has no published version; `off` to disable.
     #[arg(
@@ -96,6 +111,9 @@ impl Default for NavigationConfig {
             sample_data: PathBuf::from("data/helsinki.osm.pbf"),
             public_url: None,
             map_cache_bytes: 64 << 20,
+            traffic_history_retention_days: 30.0,
+            location_batch_min_interval_ms: 1_000,
+            traffic_claim_idle_ms: 30_000,
         }
     }
 }

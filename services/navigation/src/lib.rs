@@ -16,7 +16,9 @@ pub mod planner;
 pub mod response;
 pub mod route_cache;
 pub mod service;
+pub mod session;
 pub mod tiles;
+pub mod traffic;
 
 pub use config::NavigationConfig;
 pub use error::{Error, Result};

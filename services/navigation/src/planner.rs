@@ -91,6 +91,8 @@ pub enum PlanError {
 #[derive(Debug, Clone)]
 pub struct PlannedLeg {
     pub edges: Vec<RouteEdge>,
+    /// The road edge (packed `GraphId`) each of `edges` travels.
+    pub edge_ids: Vec<u64>,
     pub duration_s: f64,
     pub distance_m: f64,
     pub start: LatLon,
@@ -382,6 +384,7 @@ fn planned_leg<T: TileSource + ?Sized>(
     to: &Snap,
 ) -> PlannedLeg {
     let n = path.edges.len();
+    let mut edge_ids = Vec::with_capacity(path.edges.len());
     let mut edges = Vec::with_capacity(n);
     for (i, &id) in path.edges.iter().enumerate() {
         let Some(tile) = tiles.tile_of(id) else {
@@ -392,6 +395,7 @@ fn planned_leg<T: TileSource + ?Sized>(
         let end = if i + 1 == n { path.end_fraction } else { 1.0 };
         let share = (end - start).max(0.0);
         let shape: Vec<LatLon> = edge.shape().into_iter().map(e7_to_latlon).collect();
+        edge_ids.push(id.packed());
         edges.push(RouteEdge {
             shape: slice_shape(&shape, start, end),
             length_m: f64::from(edge.length_m()) * share,
@@ -405,6 +409,7 @@ fn planned_leg<T: TileSource + ?Sized>(
         duration_s: edges.iter().map(|e| e.duration_s).sum(),
         distance_m: edges.iter().map(|e| e.length_m).sum(),
         edges,
+        edge_ids,
         start: from.point,
         end: to.point,
     }

@@ -45,6 +45,9 @@ pub struct Route {
     pub warnings: Vec<String>,
     pub waypoint_order: Vec<usize>,
     pub copyrights: String,
+    /// Starts a navigation session on this route (`/v1/ws/navigation`); valid for a day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_id: Option<String>,
 }
 
 /// `GET /v1/nav`'s body.
@@ -151,6 +154,7 @@ pub fn directions_response(
                 warnings: warnings.to_vec(),
                 waypoint_order: (0..stops.len().saturating_sub(2)).collect(),
                 copyrights: COPYRIGHTS.into(),
+                route_id: None,
             }
         })
         .collect();

@@ -40,6 +40,11 @@ impl RouteCache {
                 .max_capacity(max_bytes)
                 .weigher(|key: &String, body: &Bytes| weight(key, body))
                 .time_to_idle(IDLE)
+                // Bodies carry `route_id`s, valid for a day from when they were made: a
+                // body is never served more than half of that after.
+                .time_to_live(std::time::Duration::from_secs(
+                    crate::session::ticket::VALID_FOR_S / 2,
+                ))
                 .build(),
             max_bytes,
         })

@@ -30,12 +30,22 @@ pub enum Stop {
     Text(String),
 }
 
+/// When a trip starts, for traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    Now,
+    /// Unix seconds, in the future.
+    At(u64),
+}
+
 /// A directions request, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NavRequest {
     /// Origin, waypoints in order, destination.
     pub stops: Vec<Stop>,
     pub options: PlanOptions,
+    /// Asks for `duration_in_traffic` (driving).
+    pub departure: Option<Departure>,
 }
 
 /// Work one plan did, for benchmarks.
@@ -55,6 +65,13 @@ struct Inner {
     serial: AtomicU64,
     routes: Option<RouteCache>,
     map: MapTiles,
+    traffic: crate::traffic::Traffic,
+    /// Open navigation sessions, indexed by the edges ahead of them.
+    sessions: crate::session::registry::Sessions,
+    /// The driving hierarchy re-weighted with live speeds, when traffic has any.
+    live_hierarchy: ArcSwapOption<crate::traffic::LiveHierarchy>,
+    /// One location batch per user per interval.
+    batch_interval: kit::rate_limit::PerKeyInterval,
     /// Turns to plan: searches hold memory in proportion to their work, and a request cut
     /// off by the timeout leaves its blocking search running, so how many run at once is
     /// bounded here, before the blocking thread is taken.
@@ -67,6 +84,12 @@ struct Inner {
 #[derive(Clone)]
 pub struct NavState {
     inner: Arc<Inner>,
+}
+
+impl axum::extract::FromRef<NavState> for kit::auth::Auth {
+    fn from_ref(state: &NavState) -> kit::auth::Auth {
+        state.inner.backends.auth.clone()
+    }
 }
 
 impl NavState {
@@ -82,8 +105,22 @@ impl NavState {
             maptiles::MapStore::new(objects, prefix),
             config.map_cache_bytes,
         );
+        let traffic = crate::traffic::Traffic::connect(
+            backends.config.redis_url.as_deref(),
+            &backends.config.cache_prefix,
+            backends.db.clone(),
+            Duration::from_millis(config.traffic_claim_idle_ms),
+        )
+        .await?;
+        let batch_interval = kit::rate_limit::PerKeyInterval::new(Duration::from_millis(
+            config.location_batch_min_interval_ms,
+        ));
         let state = NavState {
             inner: Arc::new(Inner {
+                traffic,
+                live_hierarchy: ArcSwapOption::empty(),
+                sessions: Default::default(),
+                batch_interval,
                 settings: config.planner(),
                 tiles: TileCache::new(store, config.tile_cache_bytes),
                 version: ArcSwapOption::empty(),
@@ -128,6 +165,22 @@ impl NavState {
     /// The map tiles served.
     pub fn map(&self) -> &MapTiles {
         &self.inner.map
+    }
+
+    /// Live traffic: the location stream, history and live speeds.
+    pub fn traffic(&self) -> &crate::traffic::Traffic {
+        &self.inner.traffic
+    }
+
+    /// Open navigation sessions.
+    pub fn sessions(&self) -> &crate::session::registry::Sessions {
+        &self.inner.sessions
+    }
+
+    /// Takes `user_id`'s slot for a location batch; `Err(wait)` when they sent one too
+    /// recently.
+    pub fn take_batch_slot(&self, user_id: i64) -> std::result::Result<(), Duration> {
+        self.inner.batch_interval.take(user_id)
     }
 
     /// The version routes are planned on, if one is published.
@@ -210,8 +263,29 @@ impl NavState {
         Ok(true)
     }
 
-    /// Polls the tile store for new publications.
+    /// Polls the tile store for new publications, runs the traffic updater, refreshes the
+    /// live speeds and keeps the location history's partitions and retention.
     pub fn spawn_background(&self) {
+        tokio::spawn(crate::traffic::updater::run(self.clone()));
+        let refresher = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = refresher.refresh_traffic().await {
+                    tracing::warn!(error = %err, "refreshing live traffic");
+                }
+                if let Err(err) = refresher.inner.traffic.stream().maintain().await {
+                    tracing::warn!(error = %err, "maintaining the location stream");
+                }
+                tokio::time::sleep(crate::traffic::REFRESH).await;
+            }
+        });
+        let keeper = self.clone();
+        tokio::spawn(async move {
+            loop {
+                keeper.keep_history().await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
         let poller = self.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs(poller.inner.config.tiles_poll_interval_s.max(1));
@@ -225,6 +299,99 @@ impl NavState {
                 }
             }
         });
+    }
+
+    /// Recomputes live traffic from the shared state and publishes it to this instance's
+    /// readers.
+    pub async fn refresh_traffic(&self) -> anyhow::Result<()> {
+        let Some(version) = self.current_version() else {
+            return Ok(());
+        };
+        let traffic = &self.inner.traffic;
+        let speeds = traffic
+            .store()
+            .snapshot(&version.name, crate::traffic::now_s())
+            .await?;
+        let state = self.clone();
+        let previous = self.inner.live_hierarchy.load_full();
+        let before = traffic.view();
+        let (view, hierarchy) = tokio::task::spawn_blocking(move || {
+            let tiles = crate::tiles::RequestTiles::new(state.tile_cache(), &version);
+            let segments = crate::traffic::segments::segments(&tiles, &speeds);
+            let view = crate::traffic::LiveView { speeds, segments };
+            let hierarchy = crate::traffic::customise(&tiles, &view, previous.as_deref());
+            (view, hierarchy)
+        })
+        .await?;
+        let changed = crate::traffic::changed_edges(&before.speeds, &view.speeds);
+        traffic.publish(view);
+        match hierarchy {
+            crate::traffic::Customised::New(h) => {
+                metrics::histogram!("traffic_customise_seconds").record(h.seconds);
+                tracing::debug!(
+                    seconds = h.seconds,
+                    edges = h.edges,
+                    "live hierarchy customised"
+                );
+                self.inner.live_hierarchy.store(Some(Arc::new(h)));
+            }
+            crate::traffic::Customised::Unchanged => {}
+            crate::traffic::Customised::None => self.inner.live_hierarchy.store(None),
+        }
+        // Sessions are woken once the hierarchy they will plan on knows the new speeds.
+        if !changed.is_empty() {
+            let touched = self.inner.sessions.speeds_changed(&changed);
+            metrics::counter!("nav_sessions_examined_total").increment(touched.examined as u64);
+            metrics::gauge!("nav_sessions_open").set(touched.open as f64);
+            tracing::debug!(
+                changed = changed.len(),
+                examined = touched.examined,
+                open = touched.open,
+                "live speeds changed"
+            );
+        }
+        Ok(())
+    }
+
+    /// The speeds a trip leaving at `departure` meets.
+    pub async fn traffic_speeds(&self, departure: Departure) -> crate::traffic::eta::TrafficSpeeds {
+        let traffic = &self.inner.traffic;
+        let now = crate::traffic::now_s();
+        let at = match departure {
+            Departure::Now => now,
+            Departure::At(t) => t as f64,
+        };
+        if at - now <= crate::traffic::eta::LIVE_HORIZON_S {
+            return crate::traffic::eta::TrafficSpeeds::Live(traffic.view());
+        }
+        let version = self
+            .current_version()
+            .map(|v| v.name.clone())
+            .unwrap_or_default();
+        match traffic.profile_at(&version, at).await {
+            Ok(profile) => crate::traffic::eta::TrafficSpeeds::Typical(profile),
+            Err(err) => {
+                tracing::warn!(error = %err, "reading the traffic profile; free flow assumed");
+                crate::traffic::eta::TrafficSpeeds::FreeFlow
+            }
+        }
+    }
+
+    /// Creates tomorrow's history partition and removes what is past retention.
+    async fn keep_history(&self) {
+        let history = self.inner.traffic.history();
+        let now = crate::traffic::now_ms();
+        if let Err(err) = history.prepare(now).await {
+            tracing::warn!(error = %err, "creating location history partitions");
+        }
+        let days = self.inner.config.traffic_history_retention_days;
+        if days.is_finite() && days > 0.0 {
+            match history.sweep(days, now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "location history past retention"),
+                Err(err) => tracing::warn!(error = %err, "location history retention"),
+            }
+        }
     }
 
     pub fn readiness(&self) -> Readiness {
@@ -264,8 +431,25 @@ impl NavState {
         stops: &[LatLon],
         options: &PlanOptions,
     ) -> Result<(Plan, PlanMetrics)> {
+        self.plan_on(stops, options, false)
+    }
+
+    /// Like [`NavState::plan_blocking`]; `live` plans plain driving queries on the hierarchy
+    /// customised for live traffic, when there is one for the current version.
+    pub fn plan_on(
+        &self,
+        stops: &[LatLon],
+        options: &PlanOptions,
+        live: bool,
+    ) -> Result<(Plan, PlanMetrics)> {
         let version = self.current_version().ok_or_else(|| self.not_ready())?;
-        let tiles = RequestTiles::new(&self.inner.tiles, &version);
+        let mut tiles = RequestTiles::new(&self.inner.tiles, &version);
+        if live
+            && let Some(h) = self.inner.live_hierarchy.load_full()
+            && h.version == version.name
+        {
+            tiles = tiles.with_hierarchy(Arc::clone(&h.contracted));
+        }
         let planned = plan(&tiles, stops, options, &self.inner.settings);
         let metrics = |p: &Plan| PlanMetrics {
             settled: p.stats.settled,
@@ -292,6 +476,16 @@ impl NavState {
         stops: Vec<LatLon>,
         options: PlanOptions,
     ) -> Result<(Plan, PlanMetrics)> {
+        self.plan_live(stops, options, false).await
+    }
+
+    /// [`NavState::plan_on`] on a blocking thread, once a turn is free.
+    pub async fn plan_live(
+        &self,
+        stops: Vec<LatLon>,
+        options: PlanOptions,
+        live: bool,
+    ) -> Result<(Plan, PlanMetrics)> {
         let turn = Arc::clone(&self.inner.planners)
             .acquire_owned()
             .await
@@ -303,7 +497,7 @@ impl NavState {
         tokio::task::spawn_blocking(move || {
             // Held until the search ends, even if the request was given up meanwhile.
             let _turn = turn;
-            state.plan_blocking(&stops, &options)
+            state.plan_on(&stops, &options, live)
         })
         .await
         .map_err(|e| Error::Unavailable {
@@ -337,7 +531,10 @@ impl NavState {
     /// same request on the same version come from the route cache.
     pub async fn directions(&self, request: NavRequest) -> Result<Bytes> {
         let key = self.cache_key(&request).ok_or_else(|| self.not_ready())?;
-        if let Some(routes) = &self.inner.routes
+        // Answers with traffic change by the second: never cached.
+        let in_traffic = request.departure.is_some() && request.options.mode == Mode::Driving;
+        if !in_traffic
+            && let Some(routes) = &self.inner.routes
             && let Some(hit) = routes.get(&key)
         {
             metrics::counter!("nav_route_cache_hits_total").increment(1);
@@ -357,18 +554,35 @@ impl NavState {
             }
         }
         let points: Vec<LatLon> = resolved.iter().map(|s| s.point).collect();
-        let response = match self.plan(points, request.options).await {
+        let live = in_traffic && request.departure == Some(Departure::Now);
+        let response = match self.plan_live(points, request.options, live).await {
             Ok((plan, _)) => {
                 let mut warnings = Vec::new();
                 if request.options.mode == Mode::Walking {
                     warnings.push("Walking directions are in beta. Use caution – this route may be missing sidewalks or pedestrian paths.".to_string());
                 }
-                directions_response(
+                let mut response = directions_response(
                     &plan,
                     &resolved,
                     travel_mode(request.options.mode),
                     &warnings,
-                )
+                );
+                let issued_s = crate::traffic::now_s() as u64;
+                for (i, route) in response.routes.iter_mut().enumerate() {
+                    let ticket = crate::session::ticket::Ticket {
+                        stops: resolved.iter().map(|s| s.point).collect(),
+                        mode: request.options.mode,
+                        avoid: request.options.avoid,
+                        alternative: i as u8,
+                        issued_s,
+                    };
+                    route.route_id = Some(ticket.encode());
+                }
+                if in_traffic && let Some(departure) = request.departure {
+                    let speeds = self.traffic_speeds(departure).await;
+                    crate::traffic::eta::set_durations_in_traffic(&mut response, &plan, &speeds);
+                }
+                response
             }
             Err(Error::ZeroResults(message)) => DirectionsResponse::failed("ZERO_RESULTS", message),
             Err(e) => return Err(e),
@@ -378,14 +592,14 @@ impl NavState {
         // otherwise hold unseen.
         json.shrink_to_fit();
         let body = Bytes::from(json);
-        if let Some(routes) = &self.inner.routes {
+        if !in_traffic && let Some(routes) = &self.inner.routes {
             routes.insert(key, body.clone());
             metrics::gauge!("nav_route_cache_bytes").set(routes.held_bytes() as f64);
         }
         Ok(body)
     }
 
-    async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop> {
+    pub async fn resolve(&self, stop: &Stop) -> Result<ResolvedStop> {
         match stop {
             Stop::Point(p) => Ok(ResolvedStop {
                 point: *p,

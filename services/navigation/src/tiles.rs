@@ -182,6 +182,8 @@ pub struct RequestTiles<'a> {
     held: elsa::FrozenMap<(Level, u32), Arc<Tile>, rustc_hash::FxBuildHasher>,
     error: RefCell<Option<String>>,
     used: std::cell::Cell<usize>,
+    /// A hierarchy used instead of the version's own for its mode (live traffic's).
+    hierarchy: Option<Arc<Contracted>>,
 }
 
 impl<'a> RequestTiles<'a> {
@@ -192,7 +194,14 @@ impl<'a> RequestTiles<'a> {
             held: elsa::FrozenMap::default(),
             error: RefCell::new(None),
             used: std::cell::Cell::new(0),
+            hierarchy: None,
         }
+    }
+
+    /// Plans on `hierarchy` (customised for traffic) for its mode instead of the stored one.
+    pub fn with_hierarchy(mut self, hierarchy: Arc<Contracted>) -> RequestTiles<'a> {
+        self.hierarchy = Some(hierarchy);
+        self
     }
 
     pub fn version(&self) -> &LoadedVersion {
@@ -206,6 +215,9 @@ impl<'a> RequestTiles<'a> {
 
     /// The version's contraction hierarchy for `mode`, if it has one and it loads.
     pub fn contracted(&self, mode: Mode) -> Option<Arc<Contracted>> {
+        if let Some(h) = self.hierarchy.as_ref().filter(|h| h.mode() == mode) {
+            return Some(Arc::clone(h));
+        }
         self.cache.contracted(self.version, mode)
     }
 

@@ -12,6 +12,7 @@
 //! - [`snap`], [`astar`]: the online router's core (snapping stops, A* between snapped
 //!   points with avoid filters, level hierarchy and alternative penalties), reading tiles
 //!   through [`TileSource`] so that tiles may be loaded up front or on demand.
+//! - [`matching`]: GPS traces onto roads (an online hidden Markov model map matcher).
 //! - [`ch`]: contraction hierarchies, the exact shortcut for plain queries (a mode, no
 //!   `avoid`, no alternatives), built per mode at import.
 
@@ -23,6 +24,7 @@ pub mod cost;
 pub mod graph;
 pub mod ids;
 pub mod import;
+pub mod matching;
 pub mod mode;
 pub mod reference;
 pub mod restriction;

@@ -32,7 +32,9 @@ mod fixtures;
 use geo_core::LatLon;
 
 pub use polyline::{decode_polyline, encode_polyline, overview_polyline};
-pub use steps::{SAME_ROAD_TURN_DEG, UNNAMED_STRAIGHT_DEG, build_leg, route_shape, route_summary};
+pub use steps::{
+    SAME_ROAD_TURN_DEG, UNNAMED_STRAIGHT_DEG, build_leg, duration_value, route_shape, route_summary,
+};
 pub use text::{distance_text, duration_text};
 pub use wire::{LatLng, Leg, Polyline, Step, TextValue};
 

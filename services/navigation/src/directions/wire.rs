@@ -60,8 +60,10 @@ pub struct Leg {
     pub distance: TextValue,
     /// Equals the sum of the step durations exactly.
     pub duration: TextValue,
-    /// A copy of `duration`: this module knows no traffic; the caller overrides it when it does.
-    pub duration_in_traffic: TextValue,
+    /// With a `departure_time` for driving only, as Google: the duration with live or
+    /// typical traffic (the caller sets it; this module knows no traffic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_in_traffic: Option<TextValue>,
     pub start_location: LatLng,
     pub end_location: LatLng,
     pub start_address: String,

@@ -206,7 +206,7 @@ pub fn public_base(state: &NavState, headers: &HeaderMap) -> String {
 
 /// The tile a path names, if any: anything that is not `z/x/y.mvt` (or `.pbf`) with
 /// decimal numbers inside the grid names no tile of this map (404, as for a static file).
-fn parse_tile(z: &str, x: &str, file: &str) -> Option<TileId> {
+pub(super) fn parse_tile(z: &str, x: &str, file: &str) -> Option<TileId> {
     let y = file
         .strip_suffix(".mvt")
         .or_else(|| file.strip_suffix(".pbf"))?;

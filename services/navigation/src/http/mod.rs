@@ -5,6 +5,8 @@
 mod geocode;
 mod map;
 mod nav;
+mod traffic;
+mod ws;
 
 use axum::Router;
 use kit::ApiError;
@@ -49,6 +51,8 @@ pub fn router(state: NavState) -> Router {
         .merge(nav::router())
         .merge(geocode::router())
         .merge(map::router())
+        .merge(traffic::router())
+        .merge(ws::router())
         .with_state(state)
 }
 
@@ -67,7 +71,11 @@ pub fn router(state: NavState) -> Router {
         map::tile_urls,
         map::style,
         map::glyphs,
-        map::sprite
+        map::sprite,
+        traffic::locations,
+        traffic::traffic,
+        traffic::traffic_tile,
+        ws::upgrade
     ),
     components(schemas(
         crate::response::DirectionsResponse,
@@ -77,6 +85,9 @@ pub fn router(state: NavState) -> Router {
         geocode::GeocodeResponse,
         geocode::GeocodeHit,
         map::TileUrls,
+        traffic::LocationBatch,
+        traffic::LocationFix,
+        traffic::Accepted,
     ))
 )]
 pub struct ApiDoc;

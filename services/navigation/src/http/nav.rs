@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::planner::PlanOptions;
 use crate::response::DirectionsResponse;
-use crate::service::{NavRequest, NavState, Stop};
+use crate::service::{Departure, NavRequest, NavState, Stop};
 
 pub(super) fn router() -> Router<NavState> {
     Router::new().route("/v1/nav", get(directions))
@@ -49,8 +49,9 @@ pub struct NavParams {
     /// a 400. Not with `alternatives=true` or `exact=true`.
     #[param(format = "waypoints")]
     pub waypoints: Option<String>,
-    /// `now` or a Unix time in seconds; live traffic is not modelled yet, so it does not
-    /// change the answer.
+    /// `now` or a Unix time in seconds, not in the past. With driving, each leg gets
+    /// `duration_in_traffic`: live speeds for departures within 15 minutes, the typical
+    /// speeds of that hour of the week beyond, free flow where traffic knows nothing.
     #[param(pattern = "^(now|[0-9]{1,19})$")]
     pub departure_time: Option<String>,
     /// `true` (or `1`) searches every road level everywhere (no hierarchy): for checking
@@ -120,7 +121,7 @@ pub fn parse_stop(name: &str, raw: &str) -> Result<Stop, ApiError> {
 }
 
 /// Exactly one of the documented names; absent is driving.
-fn parse_mode(value: Option<&str>) -> Result<Mode, ApiError> {
+pub(super) fn parse_mode(value: Option<&str>) -> Result<Mode, ApiError> {
     match value {
         None | Some("driving") => Ok(Mode::Driving),
         Some("walking") => Ok(Mode::Walking),
@@ -156,14 +157,29 @@ fn parse_avoid(value: Option<&str>) -> Result<Avoid, ApiError> {
 /// Longest Unix time accepted, in digits (every 19-digit number fits a `u64`).
 const MAX_TIME_DIGITS: usize = 19;
 
-fn parse_departure(value: Option<&str>) -> Result<(), ApiError> {
+/// How far in the past a departure time may be (clock skew, a slow request).
+const PAST_SLACK_S: u64 = 60;
+
+fn parse_departure(value: Option<&str>, now_s: u64) -> Result<Option<Departure>, ApiError> {
     match value {
-        None | Some("now") => Ok(()),
+        None => Ok(None),
+        Some("now") => Ok(Some(Departure::Now)),
         Some(t)
             if (1..=MAX_TIME_DIGITS).contains(&t.len())
                 && t.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            Ok(())
+            // Every 19-digit number fits a u64 (checked above).
+            let at = t.parse::<u64>().unwrap_or(u64::MAX);
+            if at + PAST_SLACK_S < now_s {
+                return Err(bad(format!(
+                    "departure_time {at} is in the past: give now or a time from now on"
+                )));
+            }
+            Ok(Some(if at <= now_s {
+                Departure::Now
+            } else {
+                Departure::At(at)
+            }))
         }
         Some(other) => Err(bad(format!(
             "departure_time must be now or a Unix time in seconds, not {other:?}"
@@ -197,7 +213,10 @@ pub fn parse_nav_request(params: &NavParams, max_waypoints: usize) -> Result<Nav
         }
     }
     stops.push(parse_stop("destination", destination)?);
-    parse_departure(params.departure_time.as_deref())?;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let departure = parse_departure(params.departure_time.as_deref(), now_s)?;
     let options = PlanOptions {
         mode: parse_mode(params.mode.as_deref())?,
         avoid: parse_avoid(params.avoid.as_deref())?,
@@ -205,7 +224,11 @@ pub fn parse_nav_request(params: &NavParams, max_waypoints: usize) -> Result<Nav
         exact: parse_bool("exact", params.exact.as_deref())?,
     };
     check_work(stops.len(), &options)?;
-    Ok(NavRequest { stops, options })
+    Ok(NavRequest {
+        stops,
+        options,
+        departure,
+    })
 }
 
 /// Refuses combinations that multiply one request's searches: alternatives take up to

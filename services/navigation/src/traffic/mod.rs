@@ -1,0 +1,274 @@
+//! Live traffic: the location service's stream and history, the updater that turns fixes
+//! into edge speeds, and the shared traffic state routes and `/v1/traffic` read.
+
+pub mod eta;
+pub mod fixes;
+pub mod history;
+pub mod live;
+pub mod segments;
+pub mod stream;
+pub mod updater;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
+
+use self::history::HistoryTable;
+use self::live::{LiveSpeeds, SpeedStore};
+use self::segments::Segment;
+use self::stream::LocationStream;
+
+/// How often each instance recomputes its live-speed snapshot from the shared state.
+pub const REFRESH: Duration = Duration::from_secs(5);
+
+/// The traffic half of the navigation state.
+pub struct Traffic {
+    stream: LocationStream,
+    store: SpeedStore,
+    history: HistoryTable,
+    view: ArcSwap<LiveView>,
+    /// Hour-of-week profiles read for future departures, with when they were read.
+    profiles: std::sync::Mutex<ProfileCache>,
+}
+
+type ProfileCache =
+    std::collections::HashMap<(String, u32), (std::time::Instant, Arc<FxHashMap<u64, f64>>)>;
+
+/// How long a profile read for a future departure is reused.
+const PROFILE_REUSE: Duration = Duration::from_secs(300);
+
+/// One snapshot of live traffic: the speeds and the segments they draw.
+#[derive(Default)]
+pub struct LiveView {
+    pub speeds: LiveSpeeds,
+    pub segments: Vec<Segment>,
+}
+
+impl Traffic {
+    /// Redis for the stream and the state when `redis_url` is set, else in process.
+    pub async fn connect(
+        redis_url: Option<&str>,
+        prefix: &str,
+        db: kit::db::Db,
+        claim_idle: Duration,
+    ) -> anyhow::Result<Traffic> {
+        let (stream, store) = match redis_url.filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let consumer = consumer_name();
+                (
+                    LocationStream::redis(url, prefix, &consumer, claim_idle).await?,
+                    SpeedStore::redis(url, prefix).await?,
+                )
+            }
+            None => (LocationStream::local(), SpeedStore::local()),
+        };
+        let history = HistoryTable::new(db);
+        history.prepare(now_ms()).await?;
+        Ok(Traffic {
+            stream,
+            store,
+            history,
+            view: ArcSwap::from_pointee(LiveView::default()),
+            profiles: std::sync::Mutex::new(ProfileCache::new()),
+        })
+    }
+
+    pub fn stream(&self) -> &LocationStream {
+        &self.stream
+    }
+
+    pub fn store(&self) -> &SpeedStore {
+        &self.store
+    }
+
+    pub fn history(&self) -> &HistoryTable {
+        &self.history
+    }
+
+    /// Live traffic as last computed.
+    pub fn view(&self) -> Arc<LiveView> {
+        self.view.load_full()
+    }
+
+    /// The typical speeds of the hour of the week `at_s` falls in, on tile version `version`.
+    pub async fn profile_at(
+        &self,
+        version: &str,
+        at_s: f64,
+    ) -> anyhow::Result<Arc<FxHashMap<u64, f64>>> {
+        let key = (version.to_string(), live::hour_of_week(at_s));
+        if let Some((read, profile)) = self
+            .profiles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && read.elapsed() < PROFILE_REUSE
+        {
+            return Ok(Arc::clone(profile));
+        }
+        let profile = Arc::new(self.store.profile(version, key.1).await?);
+        let mut profiles = self.profiles.lock().unwrap_or_else(|e| e.into_inner());
+        // At most one entry per hour of the week and version: drop other versions'.
+        profiles.retain(|(v, _), _| v == version);
+        profiles.insert(key, (std::time::Instant::now(), Arc::clone(&profile)));
+        Ok(profile)
+    }
+
+    /// Makes `view` the current snapshot.
+    pub fn publish(&self, view: LiveView) {
+        metrics::gauge!("traffic_live_edges").set(view.speeds.live.len() as f64);
+        self.view.store(Arc::new(view));
+    }
+}
+
+/// This instance's name in the stream's consumer group: host, process and a random part,
+/// so a restarted process never inherits a dead one's name by accident.
+fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    format!("{host}-{}-{:08x}", std::process::id(), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ms() as u64);
+    h.finish() as u32
+}
+
+pub fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+pub fn now_ms() -> i64 {
+    (now_s() * 1000.0) as i64
+}
+
+/// The driving hierarchy re-weighted with live speeds.
+pub struct LiveHierarchy {
+    /// Tile version it belongs to.
+    pub version: String,
+    /// Of the speeds it was customised with (unchanged speeds are not customised again).
+    pub fingerprint: u64,
+    pub contracted: Arc<routing::ch::Contracted>,
+    /// How long the customisation took.
+    pub seconds: f64,
+    /// Edges whose weight traffic changed.
+    pub edges: usize,
+}
+
+/// What [`customise`] did.
+pub enum Customised {
+    New(LiveHierarchy),
+    /// The speeds are those of the current live hierarchy (or customising failed: the
+    /// current one stays).
+    Unchanged,
+    /// Traffic knows no speed: plan on the stored hierarchy.
+    None,
+}
+
+/// Re-weights the version's driving hierarchy with `view`'s speeds (live, else this hour's
+/// profile): entering an edge costs its free-flow time scaled by free-flow over traffic
+/// speed.
+pub fn customise(
+    tiles: &crate::tiles::RequestTiles<'_>,
+    view: &LiveView,
+    previous: Option<&LiveHierarchy>,
+) -> Customised {
+    use routing::{GraphId, Mode, TileSource};
+    let version = tiles.version().name.clone();
+    if view.speeds.version != version {
+        return Customised::None;
+    }
+    let mut speeds: Vec<(u64, f64)> = view
+        .speeds
+        .live
+        .iter()
+        .map(|(&e, l)| (e, l.speed_kmh))
+        .chain(
+            view.speeds
+                .profile
+                .iter()
+                .filter(|(e, _)| !view.speeds.live.contains_key(e))
+                .map(|(&e, &s)| (e, s)),
+        )
+        .filter(|(_, s)| *s > 0.0)
+        .collect();
+    if speeds.is_empty() {
+        return Customised::None;
+    }
+    speeds.sort_by_key(|&(e, _)| e);
+    let fingerprint = {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        for &(e, s) in &speeds {
+            (e, (s * 10.0).round() as i64).hash(&mut h);
+        }
+        h.finish()
+    };
+    if previous.is_some_and(|p| p.version == version && p.fingerprint == fingerprint) {
+        return Customised::Unchanged;
+    }
+    let Some(base) = tiles.contracted(Mode::Driving) else {
+        return Customised::None;
+    };
+    let factors: FxHashMap<u64, f64> = speeds
+        .iter()
+        .filter_map(|&(e, s)| {
+            let free = f64::from(tiles.edge(GraphId::from_packed(e))?.speed_kmh().max(1));
+            Some((e, free / s))
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let customised = base.customise(|edge, ms| {
+        factors
+            .get(&edge.packed())
+            .map_or(ms, |f| (ms as f64 * f).round() as usize)
+    });
+    match customised {
+        Ok(contracted) => Customised::New(LiveHierarchy {
+            version,
+            fingerprint,
+            contracted: Arc::new(contracted),
+            seconds: started.elapsed().as_secs_f64(),
+            edges: factors.len(),
+        }),
+        Err(err) => {
+            tracing::warn!(error = %err, "customising the hierarchy for traffic");
+            Customised::Unchanged
+        }
+    }
+}
+
+/// Relative speed change that counts as a change for sessions.
+const CHANGE_SHARE: f64 = 0.10;
+
+/// Edges whose speed appeared, went, or moved by more than 10% between two snapshots.
+pub fn changed_edges(before: &LiveSpeeds, after: &LiveSpeeds) -> Vec<u64> {
+    if before.version != after.version {
+        return after.live.keys().copied().collect();
+    }
+    let mut changed: Vec<u64> = after
+        .live
+        .iter()
+        .filter(|(e, now)| {
+            before.live.get(e).is_none_or(|was| {
+                (now.speed_kmh - was.speed_kmh).abs() > CHANGE_SHARE * was.speed_kmh
+            })
+        })
+        .map(|(&e, _)| e)
+        .chain(
+            before
+                .live
+                .keys()
+                .filter(|e| !after.live.contains_key(e))
+                .copied(),
+        )
+        .collect();
+    changed.sort_unstable();
+    changed
+}
