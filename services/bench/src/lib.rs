@@ -58,6 +58,7 @@ mod route;
 mod stats;
 pub mod synth;
 mod tiles;
+mod traffic;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -93,6 +94,10 @@ pub enum BenchCommand {
     /// largest tile), and one extract's zoom 12-14 tiles served by our server vs nginx
     /// under wrk.
     Tiles(tiles::TilesArgs),
+    /// Live traffic, in process: the map matcher's accuracy and throughput on synthetic
+    /// traces over every extract, and on one city the driving hierarchy's customisation
+    /// time with live speeds and traffic-aware route latency.
+    Traffic(traffic::TrafficArgs),
     /// One client process of `bench friends` (started by it).
     #[command(hide = true)]
     FriendsClient(friends::ClientArgs),
@@ -176,6 +181,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Import(args) => import::run(args).await,
         BenchCommand::Route(args) => route::run(args).await,
         BenchCommand::Tiles(args) => tiles::run(args).await,
+        BenchCommand::Traffic(args) => traffic::run(args).await,
         BenchCommand::Friends(args) => friends::run(args).await,
         BenchCommand::FriendsClient(args) => friends::client(args).await,
         BenchCommand::Geostack(args) => {

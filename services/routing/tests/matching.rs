@@ -6,13 +6,10 @@ mod support;
 use std::sync::OnceLock;
 
 use geo_core::{LatLon, offset_m};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use routing::astar::{SearchOptions, SnapPath, max_speed_kmh, route_between};
+use routing::astar::{SearchOptions, SnapPath, max_speed_kmh};
 use routing::import::{build_graph, encode_tiles};
 use routing::matching::synth::{self, TruePosition};
 use routing::matching::{Fix, MatchOptions, MatchResult, OnlineMatcher, match_trace};
-use routing::snap::snap;
 use routing::{Graph, GraphId, Mode, Tile, TileSet, TileSource};
 
 fn tiles_of(graph: &Graph) -> TileSet {
@@ -46,52 +43,15 @@ fn helsinki() -> &'static (TileSet, (f64, f64, f64, f64)) {
 
 /// `count` driving routes between random points of the extract, each at least 400 m long.
 fn routes(tiles: &TileSet, bounds: (f64, f64, f64, f64), count: usize, seed: u64) -> Vec<SnapPath> {
-    let (south, north, west, east) = bounds;
-    let mut rng = StdRng::seed_from_u64(seed);
     let exact = SearchOptions::exact(Mode::Driving, max_speed_kmh(tiles, Mode::Driving));
-    let mut out = Vec::new();
-    let mut tries = 0;
-    while out.len() < count && tries < count * 50 {
-        tries += 1;
-        let mut random_snap = || {
-            let p = LatLon::new(rng.random_range(south..north), rng.random_range(west..east))
-                .expect("inside the bounds");
-            snap(tiles, p, Mode::Driving, 200.0).filter(|s| !s.small_component)
-        };
-        let (Some(a), Some(b)) = (random_snap(), random_snap()) else {
-            continue;
-        };
-        let Some(path) = route_between(tiles, &a, &b, &exact) else {
-            continue;
-        };
-        if route_length(tiles, &path) >= 400.0 {
-            out.push(path);
-        }
-    }
+    let out = synth::random_routes(tiles, bounds, &exact, (count, 400.0), seed);
     assert_eq!(out.len(), count, "not enough routes in the extract");
     out
 }
 
-fn route_length(tiles: &TileSet, path: &SnapPath) -> f64 {
-    let n = path.edges.len();
-    path.edges
-        .iter()
-        .enumerate()
-        .map(|(i, &e)| {
-            let length = f64::from(tiles.edge(e).expect("edge").length_m());
-            let from = if i == 0 { path.start_fraction } else { 0.0 };
-            let to = if i + 1 == n { path.end_fraction } else { 1.0 };
-            (to - from).max(0.0) * length
-        })
-        .sum()
-}
-
 /// Matched-edge accuracy and traversal problems over all routes for one sampling.
 struct Cell {
-    fixes: usize,
-    correct: usize,
-    /// Fixes matched onto some edge of the true route (right road, right direction).
-    on_route: usize,
+    score: synth::Score,
     traversals: usize,
     /// Routes whose traversals are not a subsequence of their true edges.
     off_route: usize,
@@ -105,23 +65,14 @@ fn is_subsequence(small: &[GraphId], big: &[GraphId]) -> bool {
 }
 
 fn score(
+    tiles: &TileSet,
     truth: &[TruePosition],
     fixes: &[Fix],
     path: &SnapPath,
     result: &MatchResult,
     cell: &mut Cell,
 ) {
-    cell.fixes += truth.len();
-    cell.correct += result
-        .matched
-        .iter()
-        .filter(|m| truth[m.index].edge == m.edge)
-        .count();
-    cell.on_route += result
-        .matched
-        .iter()
-        .filter(|m| path.edges.contains(&m.edge))
-        .count();
+    cell.score.add(tiles, truth, &path.edges, result);
     let edges: Vec<GraphId> = result.traversals.iter().map(|t| t.edge).collect();
     if !is_subsequence(&edges, &path.edges) {
         cell.off_route += 1;
@@ -146,9 +97,7 @@ fn accuracy_on_synthetic_traces() {
     for (i, &interval) in INTERVALS.iter().enumerate() {
         for (j, &sigma) in SIGMAS.iter().enumerate() {
             let mut cell = Cell {
-                fixes: 0,
-                correct: 0,
-                on_route: 0,
+                score: synth::Score::default(),
                 traversals: 0,
                 off_route: 0,
                 bad_times: 0,
@@ -168,14 +117,23 @@ fn accuracy_on_synthetic_traces() {
                     ..MatchOptions::default()
                 };
                 let result = match_trace(tiles, &fixes, &options);
-                score(&truth, &fixes, path, &result, &mut cell);
+                score(tiles, &truth, &fixes, path, &result, &mut cell);
             }
             table.push(((interval, sigma), cell));
         }
     }
+    println!("route accuracy (1 - route mismatch fraction, Newson and Krumm 2009)");
+    println!("interval  sigma 5 m  sigma 10 m  sigma 20 m");
+    for (i, &interval) in INTERVALS.iter().enumerate() {
+        let row: Vec<String> = table[i * 3..i * 3 + 3]
+            .iter()
+            .map(|(_, c)| format!("{:>9.3}", c.score.route_accuracy()))
+            .collect();
+        println!("{interval:>5} s  {}", row.join("  "));
+    }
     println!(
-        "matched-edge accuracy / on-route accuracy (fixes; traversals, routes with traversals \
-         off the true route, bad times)"
+        "per-fix matched-edge accuracy / on-route accuracy (fixes; traversals, routes with \
+         traversals off the true route, bad times)"
     );
     println!("interval  sigma 5 m                      sigma 10 m                     sigma 20 m");
     for (i, &interval) in INTERVALS.iter().enumerate() {
@@ -184,9 +142,9 @@ fn accuracy_on_synthetic_traces() {
             .map(|(_, c)| {
                 format!(
                     "{:.3}/{:.3} ({:5}; {:4},{:2},{:2})",
-                    c.correct as f64 / c.fixes as f64,
-                    c.on_route as f64 / c.fixes as f64,
-                    c.fixes,
+                    c.score.edge_accuracy(),
+                    c.score.on_route_accuracy(),
+                    c.score.fixes,
                     c.traversals,
                     c.off_route,
                     c.bad_times
@@ -200,8 +158,8 @@ fn accuracy_on_synthetic_traces() {
     // so a fix within its along-track noise of a node is ambiguous; even projecting each fix
     // onto the nearest edge of the *true* route scores only 0.68 at 10 m (`error_breakdown`).
     for ((interval, sigma), c) in &table {
-        let accuracy = c.correct as f64 / c.fixes as f64;
-        let on_route = c.on_route as f64 / c.fixes as f64;
+        let accuracy = c.score.edge_accuracy();
+        let on_route = c.score.on_route_accuracy();
         let (floor, route_floor) = match *sigma as u32 {
             5 => (0.75, 0.93),
             10 => (0.57, 0.84),

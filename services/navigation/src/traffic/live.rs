@@ -2,9 +2,11 @@
 //!
 //! The updater turns matched traversals into [`Sample`]s (an edge, when it was left, the
 //! speed it was driven at). Samples are summed per edge and minute, and per edge and hour of
-//! the week (the historical profile), in Redis when configured, else in process. Each
-//! sample carries an id derived from who drove which edge when, and is counted only the
-//! first time its id is seen, so a batch applied twice (at-least-once delivery) counts once.
+//! the week (the historical profile), in Redis when configured, else in process. The samples
+//! of one location batch are added together under the batch's key, and a key already added
+//! is refused whole (atomically, in one Redis script), so a batch applied twice
+//! (at-least-once delivery) counts once. Keys are kept [`APPLIED_TTL`]: one marker per batch,
+//! not per traversal, keeps that memory small.
 //!
 //! A [`LiveSpeeds`] snapshot is computed from the last [`WINDOW_MIN`] minutes: per edge, the
 //! harmonic mean of its samples' speeds (the space-mean speed, what travel time depends on),
@@ -13,7 +15,7 @@
 //! its profile for this hour of the week, then to its free-flow speed. Samples are clamped
 //! before they are summed, so one absurd fix cannot drag an edge far.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -33,6 +35,12 @@ pub const PROFILE_MIN_SAMPLES: u64 = 10;
 const MIN_KMH: f64 = 2.0;
 /// How long sample buckets are kept (a little past the window, for late batches).
 const BUCKET_TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a batch's key is remembered: replays come from consumers that died within the
+/// claim timeout, long before this.
+pub const APPLIED_TTL: Duration = Duration::from_secs(30 * 60);
+/// Batch keys the in-process store remembers (about 30 minutes at 100 batches a second).
+const LOCAL_APPLIED: usize = 200_000;
+
 /// How long the historical profile keeps an hour of the week nobody drove in again.
 const PROFILE_TTL: Duration = Duration::from_secs(35 * 86_400);
 
@@ -180,35 +188,37 @@ pub enum SpeedStore {
     },
 }
 
-/// The in-process state: per-minute sums with the ids seen in each minute, and the profile.
+/// The in-process state: per-minute sums, the profile, and the batch keys applied.
 #[derive(Default)]
 pub struct LocalSums {
     version: String,
-    minutes: BTreeMap<i64, (HashSet<u64>, FxHashMap<u64, Sums>)>,
+    minutes: BTreeMap<i64, FxHashMap<u64, Sums>>,
     profile: HashMap<u32, FxHashMap<u64, Sums>>,
+    applied: HashSet<u64>,
+    applied_order: VecDeque<u64>,
 }
 
-/// Adds samples (ARGV: ttl, profile ttl, then per sample: minute, id, edge, inverse, hour of
-/// week) to `KEYS[1]..`'s per-minute hashes, once per id.
+/// Adds one batch's samples (ARGV: bucket ttl, profile ttl, batch key, applied ttl, then per
+/// sample: minute, edge, inverse speed, hour of week) to `KEYS[1]`'s hashes, unless the batch
+/// key was added before.
 const APPLY: &str = r"
 local prefix = KEYS[1]
 local ttl, pttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not redis.call('SET', prefix .. ':applied:' .. ARGV[3], 1, 'NX', 'EX', tonumber(ARGV[4])) then
+  return 0
+end
 local added = 0
-for i = 3, #ARGV, 5 do
-  local m, id, edge, inv, how = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  local seen = prefix .. ':seen:' .. m
-  if redis.call('HSETNX', seen, id, 1) == 1 then
-    redis.call('EXPIRE', seen, ttl)
-    local bucket = prefix .. ':m:' .. m
-    redis.call('HINCRBY', bucket, edge .. ':n', 1)
-    redis.call('HINCRBYFLOAT', bucket, edge .. ':i', inv)
-    redis.call('EXPIRE', bucket, ttl)
-    local hist = prefix .. ':h:' .. how
-    redis.call('HINCRBY', hist, edge .. ':n', 1)
-    redis.call('HINCRBYFLOAT', hist, edge .. ':i', inv)
-    redis.call('EXPIRE', hist, pttl)
-    added = added + 1
-  end
+for i = 5, #ARGV, 4 do
+  local m, edge, inv, how = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3]
+  local bucket = prefix .. ':m:' .. m
+  redis.call('HINCRBY', bucket, edge .. ':n', 1)
+  redis.call('HINCRBYFLOAT', bucket, edge .. ':i', inv)
+  redis.call('EXPIRE', bucket, ttl)
+  local hist = prefix .. ':h:' .. how
+  redis.call('HINCRBY', hist, edge .. ':n', 1)
+  redis.call('HINCRBYFLOAT', hist, edge .. ':i', inv)
+  redis.call('EXPIRE', hist, pttl)
+  added = added + 1
 end
 return added
 ";
@@ -237,12 +247,18 @@ impl SpeedStore {
         })
     }
 
-    /// Adds the samples not seen before; returns how many were new.
-    pub async fn apply(&self, version: &str, samples: &[Sample]) -> redis::RedisResult<u64> {
+    /// Adds the samples of the batch keyed `batch`, unless that batch was added before;
+    /// returns how many samples were added.
+    pub async fn apply(
+        &self,
+        version: &str,
+        batch: u64,
+        samples: &[Sample],
+    ) -> redis::RedisResult<u64> {
         match self {
             SpeedStore::Local(sums) => {
                 let mut sums = sums.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(sums.apply(version, samples))
+                Ok(sums.apply(version, batch, samples))
             }
             SpeedStore::Redis {
                 conn,
@@ -250,15 +266,18 @@ impl SpeedStore {
                 script,
             } => {
                 let mut added = 0;
-                for chunk in samples.chunks(SAMPLES_PER_CALL) {
+                // Each chunk is keyed on its own, so a replay after a death between two
+                // chunks adds exactly the missing one.
+                for (i, chunk) in samples.chunks(SAMPLES_PER_CALL).enumerate() {
                     let mut invocation = script.key(format!("{prefix}:{version}"));
                     invocation
                         .arg(BUCKET_TTL.as_secs())
-                        .arg(PROFILE_TTL.as_secs());
+                        .arg(PROFILE_TTL.as_secs())
+                        .arg(format!("{batch}:{i}"))
+                        .arg(APPLIED_TTL.as_secs());
                     for s in chunk {
                         invocation
                             .arg(minute(s.at_s))
-                            .arg(s.id)
                             .arg(s.edge)
                             .arg(1.0 / s.speed_kmh)
                             .arg(hour_of_week(s.at_s));
@@ -306,11 +325,7 @@ impl SpeedStore {
             SpeedStore::Local(sums) => {
                 let mut sums = sums.lock().unwrap_or_else(|e| e.into_inner());
                 sums.expire(now_min);
-                let minutes = sums
-                    .minutes
-                    .iter()
-                    .map(|(&m, (_, edges))| (m, edges.clone()))
-                    .collect();
+                let minutes = sums.minutes.clone();
                 let profile = sums
                     .profile
                     .get(&hour_of_week(now_s))
@@ -363,7 +378,7 @@ fn parse_sums(fields: &HashMap<String, String>) -> FxHashMap<u64, Sums> {
 }
 
 impl LocalSums {
-    fn apply(&mut self, version: &str, samples: &[Sample]) -> u64 {
+    fn apply(&mut self, version: &str, batch: u64, samples: &[Sample]) -> u64 {
         if self.version != version {
             // A new tile version renumbers edges: what was summed no longer names them.
             *self = LocalSums {
@@ -371,12 +386,18 @@ impl LocalSums {
                 ..LocalSums::default()
             };
         }
+        if !self.applied.insert(batch) {
+            return 0;
+        }
+        self.applied_order.push_back(batch);
+        if self.applied_order.len() > LOCAL_APPLIED
+            && let Some(old) = self.applied_order.pop_front()
+        {
+            self.applied.remove(&old);
+        }
         let mut added = 0;
         for s in samples {
-            let (seen, edges) = self.minutes.entry(minute(s.at_s)).or_default();
-            if !seen.insert(s.id) {
-                continue;
-            }
+            let edges = self.minutes.entry(minute(s.at_s)).or_default();
             let sums = Sums {
                 n: 1,
                 inverse: 1.0 / s.speed_kmh,
@@ -434,8 +455,12 @@ mod tests {
             sample(7, 3, now - 10.0, 30.0),
             sample(8, 4, now - 10.0, 50.0),
         ];
-        assert_eq!(store.apply("v1", &samples).await.unwrap(), 4);
-        assert_eq!(store.apply("v1", &samples).await.unwrap(), 0);
+        assert_eq!(store.apply("v1", 1, &samples).await.unwrap(), 4);
+        assert_eq!(
+            store.apply("v1", 1, &samples).await.unwrap(),
+            0,
+            "a replayed batch"
+        );
         let speeds = store.snapshot("v1", now).await.unwrap();
         let live = speeds.live[&7];
         assert_eq!(live.samples, 3);
@@ -455,7 +480,7 @@ mod tests {
             samples.push(sample(1, i, now - 600.0, 10.0));
             samples.push(sample(1, 10 + i, now, 40.0));
         }
-        store.apply("v1", &samples).await.unwrap();
+        store.apply("v1", 9, &samples).await.unwrap();
         let speed = store.snapshot("v1", now).await.unwrap().live[&1].speed_kmh;
         // Ten minutes old weighs a quarter: 3.75 / (0.075 + 0.075) = 25.
         assert!((speed - 25.0).abs() < 1e-9, "{speed}");

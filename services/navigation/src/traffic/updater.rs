@@ -64,6 +64,25 @@ pub fn samples_of(state: &NavState, batch: &FixBatch) -> (String, Vec<Sample>) {
     (version.name.clone(), samples)
 }
 
+/// The key a batch's samples are added under: the same for every delivery of one stream
+/// entry (a client sending the same fixes again makes a new batch, received later).
+pub fn batch_key(batch: &FixBatch) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    batch.user_id.hash(&mut h);
+    batch.received_ms.hash(&mut h);
+    batch.fixes.len().hash(&mut h);
+    for f in [batch.fixes.first(), batch.fixes.last()]
+        .into_iter()
+        .flatten()
+    {
+        f.timestamp.to_bits().hash(&mut h);
+        f.latitude.to_bits().hash(&mut h);
+        f.longitude.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Applies one read's batches: history, then traffic. Both are idempotent, so a failure
 /// part-way is retried whole.
 pub async fn apply(state: &NavState, batches: &[&FixBatch]) -> anyhow::Result<()> {
@@ -78,11 +97,14 @@ pub async fn apply(state: &NavState, batches: &[&FixBatch]) -> anyhow::Result<()
             .collect::<Vec<_>>()
     })
     .await?;
-    for (version, samples) in matched {
+    for ((version, samples), batch) in matched.into_iter().zip(batches) {
         if version.is_empty() || samples.is_empty() {
             continue;
         }
-        let added = traffic.store().apply(&version, &samples).await?;
+        let added = traffic
+            .store()
+            .apply(&version, batch_key(batch), &samples)
+            .await?;
         metrics::counter!("traffic_samples_total").increment(added);
     }
     Ok(())

@@ -162,3 +162,114 @@ pub fn fixes_per_second<T: TileSource + ?Sized>(
     std::hint::black_box(matched);
     (fixes as f64 / seconds, fixes)
 }
+
+/// `count` routes found by `search` (the exact search, say) between random road points
+/// inside `bounds` (south, north, west, east), each at least `min_length_m` long (tries up
+/// to 50 times as many pairs).
+pub fn random_routes<T: TileSource + ?Sized>(
+    tiles: &T,
+    (south, north, west, east): (f64, f64, f64, f64),
+    search: &crate::astar::SearchOptions<'_>,
+    (count, min_length_m): (usize, f64),
+    seed: u64,
+) -> Vec<crate::astar::SnapPath> {
+    let mode = search.mode;
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let mut tries = 0;
+    while out.len() < count && tries < count * 50 {
+        tries += 1;
+        let mut random_snap = || {
+            let p = LatLon::clamped(
+                south + rng.uniform() * (north - south),
+                west + rng.uniform() * (east - west),
+            );
+            crate::snap::snap(tiles, p, mode, 200.0).filter(|s| !s.small_component)
+        };
+        let (Some(a), Some(b)) = (random_snap(), random_snap()) else {
+            continue;
+        };
+        if let Some(path) = crate::astar::route_between(tiles, &a, &b, search)
+            && route_length(tiles, &path) >= min_length_m
+        {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Metres a route travels.
+pub fn route_length<T: TileSource + ?Sized>(tiles: &T, path: &crate::astar::SnapPath) -> f64 {
+    let n = path.edges.len();
+    path.edges
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &e)| {
+            let length = f64::from(tiles.edge(e)?.length_m());
+            let from = if i == 0 { path.start_fraction } else { 0.0 };
+            let to = if i + 1 == n { path.end_fraction } else { 1.0 };
+            Some((to - from).max(0.0) * length)
+        })
+        .sum()
+}
+
+/// How well matched traces agree with the truth, summed over traces.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    pub fixes: usize,
+    /// Fixes matched onto the very edge the vehicle was on.
+    pub correct: usize,
+    /// Fixes matched onto some edge of the true route (right road, right direction).
+    pub on_route: usize,
+    /// Metres of true route, of it missing from the matched route, and of matched route not
+    /// on the true one.
+    pub route_m: f64,
+    pub missing_m: f64,
+    pub extra_m: f64,
+}
+
+impl Score {
+    /// Adds one trace: its true positions, true route and what the matcher made of it.
+    pub fn add<T: TileSource + ?Sized>(
+        &mut self,
+        tiles: &T,
+        truth: &[TruePosition],
+        route: &[GraphId],
+        result: &super::MatchResult,
+    ) {
+        use std::collections::HashSet;
+        self.fixes += truth.len();
+        self.correct += result
+            .matched
+            .iter()
+            .filter(|m| truth.get(m.index).is_some_and(|t| t.edge == m.edge))
+            .count();
+        self.on_route += result
+            .matched
+            .iter()
+            .filter(|m| route.contains(&m.edge))
+            .count();
+        let length = |e: &GraphId| tiles.edge(*e).map_or(0.0, |e| f64::from(e.length_m()));
+        let matched: HashSet<GraphId> = result.edges.iter().copied().collect();
+        let true_edges: HashSet<GraphId> = route.iter().copied().collect();
+        self.route_m += true_edges.iter().map(length).sum::<f64>();
+        self.missing_m += true_edges.difference(&matched).map(length).sum::<f64>();
+        self.extra_m += matched.difference(&true_edges).map(length).sum::<f64>();
+    }
+
+    /// Share of fixes on their true edge.
+    pub fn edge_accuracy(&self) -> f64 {
+        self.correct as f64 / self.fixes.max(1) as f64
+    }
+
+    /// Share of fixes on some edge of the true route.
+    pub fn on_route_accuracy(&self) -> f64 {
+        self.on_route as f64 / self.fixes.max(1) as f64
+    }
+
+    /// One minus Newson and Krumm's route mismatch fraction, `(missing + extra) / true`: the
+    /// share of the route matched right, wrong detours counted against it.
+    pub fn route_accuracy(&self) -> f64 {
+        (1.0 - (self.missing_m + self.extra_m) / self.route_m.max(1e-9)).max(0.0)
+    }
+}
