@@ -255,6 +255,10 @@ impl Layout {
     }
 }
 
+/// Nodes a witness search may settle while a hierarchy is customised (see
+/// [`Contracted::customise_with`]; `bench traffic` measures the trade).
+pub const CUSTOMISE_WITNESS_SETTLED: usize = 100;
+
 impl Contracted {
     fn from_stored(stored: Stored) -> Contracted {
         // Only nodes in the contracted graph: the others have no arc at all.
@@ -364,6 +368,17 @@ impl Contracted {
         &self,
         weight: impl Fn(GraphId, usize) -> usize,
     ) -> Result<Contracted, String> {
+        self.customise_with(weight, CUSTOMISE_WITNESS_SETTLED)
+    }
+
+    /// [`Contracted::customise`] with witness searches settling at most `witness_settled`
+    /// nodes: fewer is a faster customisation and more shortcuts (slower queries), and every
+    /// answer stays exact (a witness not found only adds a shortcut).
+    pub fn customise_with(
+        &self,
+        weight: impl Fn(GraphId, usize) -> usize,
+        witness_settled: usize,
+    ) -> Result<Contracted, String> {
         // The original arcs are the hierarchy's non-shortcut ones, read in the checked
         // layout (fast_paths keeps its arrays private).
         let bytes = postcard::to_allocvec(&self.stored).map_err(|e| e.to_string())?;
@@ -396,7 +411,8 @@ impl Contracted {
                 order.len()
             ));
         }
-        let graph = fast_paths::prepare_with_order(&input, &order)?;
+        let params = fast_paths::ParamsWithOrder::new(witness_settled);
+        let graph = fast_paths::prepare_with_order_with_params(&input, &order, &params)?;
         Ok(Contracted::from_stored(Stored {
             mode: self.stored.mode,
             edges: self.stored.edges.clone(),

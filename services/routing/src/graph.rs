@@ -14,6 +14,14 @@ pub fn e7_to_latlon((lat, lon): (i32, i32)) -> geo_core::LatLon {
     geo_core::LatLon::clamped(f64::from(lat) / COORD_SCALE, f64::from(lon) / COORD_SCALE)
 }
 
+/// A point to integer degrees x 1e7, rounded to the nearest.
+pub fn latlon_to_e7(p: geo_core::LatLon) -> (i32, i32) {
+    (
+        (p.lat * COORD_SCALE).round() as i32,
+        (p.lon * COORD_SCALE).round() as i32,
+    )
+}
+
 /// Edge lengths are kept in whole decimetres; this is the one conversion to metres, so the
 /// graph and the tiles hold bit-identical `f32` values.
 pub fn length_from_dm(dm: u32) -> f32 {

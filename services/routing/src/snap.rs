@@ -93,30 +93,20 @@ pub fn snap_where<T: TileSource + ?Sized>(
     // measured in that order until the next box is farther than the best point found.
     // Boxes outside the reach window (in whole 1e-7 degrees, 1% wider) are skipped before
     // any trigonometry.
-    let (reach_lat, reach_lon) = degree_span(p.lat, max_distance_m * 1.01);
-    let e7 = |deg: f64| (deg * crate::graph::COORD_SCALE).clamp(-2e9, 2e9) as i32;
-    let window = [
-        e7(p.lat - reach_lat),
-        e7(p.lon - reach_lon),
-        e7(p.lat + reach_lat),
-        e7(p.lon + reach_lon),
-    ];
+    let window = reach_window(p, max_distance_m);
     let mut candidates: Vec<Reverse<(u64, Level, u32, u32)>> = Vec::new();
     for level in Level::ALL {
         for id in tiles_near(level, p, max_distance_m) {
             let Some(tile) = tiles.get(level, id) else {
                 continue;
             };
-            for (e, b) in tile.edge_boxes().iter().enumerate() {
-                if b[0] > window[2] || b[2] < window[0] || b[1] > window[3] || b[3] < window[1] {
-                    continue;
-                }
+            tile.edge_index().for_each_within(&window, |e, b| {
                 let bound = box_distance_bound_m(p, b);
                 if bound <= max_distance_m {
                     // Non-negative floats order like their bits.
-                    candidates.push(Reverse((bound.to_bits(), level, id, e as u32)));
+                    candidates.push(Reverse((bound.to_bits(), level, id, e)));
                 }
-            }
+            });
         }
     }
     // A heap, not a sort: usually only a few nearest boxes are ever looked at.
@@ -158,6 +148,19 @@ pub fn snap_where<T: TileSource + ?Sized>(
         }
     }
     main.or(small)
+}
+
+/// The box (south, west, north, east, in whole 1e-7 degrees) holding every point within
+/// `radius_m` of `p`, 1% wider: edge boxes outside it are skipped before any trigonometry.
+pub fn reach_window(p: LatLon, radius_m: f64) -> crate::tile::EdgeBox {
+    let (reach_lat, reach_lon) = degree_span(p.lat, radius_m * 1.01);
+    let e7 = |deg: f64| (deg * crate::graph::COORD_SCALE).clamp(-2e9, 2e9) as i32;
+    [
+        e7(p.lat - reach_lat),
+        e7(p.lon - reach_lon),
+        e7(p.lat + reach_lat),
+        e7(p.lon + reach_lon),
+    ]
 }
 
 /// A lower bound on the distance in metres from `p` to any point of a box (south, west,

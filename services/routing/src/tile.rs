@@ -31,8 +31,11 @@ use crate::ids::{GraphId, Level, MAX_INDEX};
 use crate::mode::{Mode, ModeMask};
 use crate::tags::RoadClass;
 
+mod edge_index;
 mod file;
 mod shape;
+
+pub use edge_index::{EdgeBox, EdgeIndex};
 
 use file::{checksum, inflate, le_u32};
 pub use file::{reseal, wrap_archive};
@@ -201,9 +204,9 @@ pub struct Tile {
     stored_bytes: usize,
     /// The south-west corner node coordinates are relative to.
     origin: (i32, i32),
-    /// Per edge, the bounding box of its shape (south, west, north, east, 1e-7 degrees):
-    /// built on first use, so snapping measures only edges that could be nearest.
-    edge_boxes: std::sync::OnceLock<Vec<[i32; 4]>>,
+    /// Per edge, the bounding box of its shape, and a grid over them: built on first use,
+    /// so snapping and matching measure only edges that could be near.
+    edge_index: std::sync::OnceLock<EdgeIndex>,
 }
 
 impl std::fmt::Debug for Tile {
@@ -271,7 +274,7 @@ impl Tile {
             archive,
             stored_bytes: bytes.len(),
             origin: tile_origin_e7(grid, tile_id),
-            edge_boxes: std::sync::OnceLock::new(),
+            edge_index: std::sync::OnceLock::new(),
         };
         if tile.data().level != level || tile.data().tile_id.to_native() != tile_id {
             return Err(TileError::Mismatch {
@@ -300,24 +303,36 @@ impl Tile {
         self.stored_bytes
     }
 
-    /// Bytes held in memory (counting the edge boxes, which may be built later).
+    /// Bytes held in memory, counting the edge index (built on first use, so estimated
+    /// until then at a box and three cell entries per edge).
     pub fn memory_bytes(&self) -> usize {
-        self.archive.backing_cart().len() + self.edge_count() as usize * 16
+        let index = self.edge_index.get().map_or(
+            self.edge_count() as usize * (size_of::<EdgeBox>() + 12),
+            EdgeIndex::memory_bytes,
+        );
+        self.archive.backing_cart().len() + index
     }
 
     /// The bounding box of each edge's shape (south, west, north, east, 1e-7 degrees).
-    pub fn edge_boxes(&self) -> &[[i32; 4]] {
-        self.edge_boxes.get_or_init(|| {
-            (0..self.edge_count())
-                .map(|e| {
-                    self.edge(e).shape().iter().fold(
-                        [i32::MAX, i32::MAX, i32::MIN, i32::MIN],
-                        |b, &(lat, lon)| {
-                            [b[0].min(lat), b[1].min(lon), b[2].max(lat), b[3].max(lon)]
-                        },
-                    )
-                })
-                .collect()
+    pub fn edge_boxes(&self) -> &[EdgeBox] {
+        self.edge_index().boxes()
+    }
+
+    /// The edges by where they lie.
+    pub fn edge_index(&self) -> &EdgeIndex {
+        self.edge_index.get_or_init(|| {
+            EdgeIndex::build(
+                (0..self.edge_count())
+                    .map(|e| {
+                        self.edge(e).shape().iter().fold(
+                            [i32::MAX, i32::MAX, i32::MIN, i32::MIN],
+                            |b, &(lat, lon)| {
+                                [b[0].min(lat), b[1].min(lon), b[2].max(lat), b[3].max(lon)]
+                            },
+                        )
+                    })
+                    .collect(),
+            )
         })
     }
 

@@ -191,7 +191,8 @@ pub fn cut(graph: &Graph) -> Result<Vec<TileData>, String> {
 /// Loaded tiles by (level, id).
 #[derive(Default, Debug)]
 pub struct TileSet {
-    tiles: HashMap<(Level, u32), Tile>,
+    /// Fx, not SipHash: searches look tiles up for every edge they relax.
+    tiles: rustc_hash::FxHashMap<(Level, u32), Tile>,
 }
 
 impl TileSet {

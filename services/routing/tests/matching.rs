@@ -132,8 +132,8 @@ fn accuracy_on_synthetic_traces() {
         println!("{interval:>5} s  {}", row.join("  "));
     }
     println!(
-        "per-fix matched-edge accuracy / on-route accuracy (fixes; traversals, routes with \
-         traversals off the true route, bad times)"
+        "matched-edge accuracy / fixes on their true edge / on the true route (fixes; \
+         traversals, routes with traversals off the true route, bad times)"
     );
     println!("interval  sigma 5 m                      sigma 10 m                     sigma 20 m");
     for (i, &interval) in INTERVALS.iter().enumerate() {
@@ -141,8 +141,9 @@ fn accuracy_on_synthetic_traces() {
             .iter()
             .map(|(_, c)| {
                 format!(
-                    "{:.3}/{:.3} ({:5}; {:4},{:2},{:2})",
+                    "{:.3}/{:.3}/{:.3} ({:5}; {:4},{:2},{:2})",
                     c.score.edge_accuracy(),
+                    c.score.fix_accuracy(),
                     c.score.on_route_accuracy(),
                     c.score.fixes,
                     c.traversals,
@@ -158,7 +159,7 @@ fn accuracy_on_synthetic_traces() {
     // so a fix within its along-track noise of a node is ambiguous; even projecting each fix
     // onto the nearest edge of the *true* route scores only 0.68 at 10 m (`error_breakdown`).
     for ((interval, sigma), c) in &table {
-        let accuracy = c.score.edge_accuracy();
+        let accuracy = c.score.fix_accuracy();
         let on_route = c.score.on_route_accuracy();
         let (floor, route_floor) = match *sigma as u32 {
             5 => (0.75, 0.93),
@@ -447,6 +448,47 @@ fn error_breakdown() {
                 }
             }
         }
+        // Route level: true edges missed at either end (the first or last two, partly
+        // driven) or in the middle, and matched edges not on the true route.
+        let (mut ends, mut middle, mut extra, mut true_edges) = (0, 0, 0, 0);
+        for (k, path) in paths.iter().enumerate() {
+            let (_, fixes) = synth::trace(
+                tiles,
+                &path.edges,
+                (path.start_fraction, path.end_fraction),
+                Mode::Driving,
+                (interval, sigma),
+                k as u64,
+            );
+            let result = match_trace(
+                tiles,
+                &fixes,
+                &MatchOptions {
+                    sigma_m: sigma,
+                    beta_m: beta,
+                    ..MatchOptions::default()
+                },
+            );
+            let n = path.edges.len();
+            true_edges += n;
+            for (i, e) in path.edges.iter().enumerate() {
+                if !result.edges.contains(e) {
+                    if i < 2 || i + 2 >= n {
+                        ends += 1;
+                    } else {
+                        middle += 1;
+                    }
+                }
+            }
+            extra += result
+                .edges
+                .iter()
+                .filter(|e| !path.edges.contains(e))
+                .count();
+        }
+        println!(
+            "  route edges {true_edges}: missed at the ends {ends}, in the middle {middle}; extra {extra}"
+        );
         let mut oracle = 0;
         let mut lengths = 0.0;
         for (k, path) in paths.iter().enumerate() {

@@ -38,6 +38,10 @@ pub struct TrafficArgs {
     /// Share of the city's driving edges slowed for the customisation.
     #[arg(long, default_value_t = 0.05)]
     pub jammed_share: f64,
+    /// Witness-search limits to customise with (nodes settled per search), each timed
+    /// with the routes it gives; the first is the service's.
+    #[arg(long, value_delimiter = ',', default_values_t = [routing::ch::CUSTOMISE_WITNESS_SETTLED, 20, 5])]
+    pub witness_settled: Vec<usize>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
@@ -140,9 +144,17 @@ struct CityRow {
     name: String,
     hierarchy_nodes: usize,
     jammed: usize,
-    customise_s: Vec<f64>,
     plain: crate::stats::Measurement,
-    live: crate::stats::Measurement,
+    customised: Vec<Customised>,
+}
+
+/// One witness-search limit's customisation.
+struct Customised {
+    witness_settled: usize,
+    /// Seconds per run.
+    customise_s: Vec<f64>,
+    arcs: usize,
+    routes: crate::stats::Measurement,
 }
 
 fn city(loaded: &Loaded, name: &str, args: &TrafficArgs) -> anyhow::Result<CityRow> {
@@ -158,21 +170,27 @@ fn city(loaded: &Loaded, name: &str, args: &TrafficArgs) -> anyhow::Result<CityR
             factors.insert(edge.packed(), 2.0 + 8.0 * rng.uniform());
         }
     }
-    let mut customise_s = Vec::new();
-    let mut live = None;
-    for _ in 0..3 {
-        let started = Instant::now();
-        let customised = base
-            .customise(|edge, ms| {
-                factors
-                    .get(&edge.packed())
-                    .map_or(ms, |f| (ms as f64 * f).round() as usize)
-            })
-            .map_err(|e| anyhow::anyhow!(e))?;
-        customise_s.push(started.elapsed().as_secs_f64());
-        live = Some(Arc::new(customised));
+    let weight = |edge: routing::GraphId, ms: usize| {
+        factors
+            .get(&edge.packed())
+            .map_or(ms, |f| (ms as f64 * f).round() as usize)
+    };
+    let mut hierarchies = Vec::new();
+    for &settled in &args.witness_settled {
+        let mut customise_s = Vec::new();
+        let mut last = None;
+        for _ in 0..2 {
+            let started = Instant::now();
+            let customised = base
+                .customise_with(weight, settled)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            customise_s.push(started.elapsed().as_secs_f64());
+            last = Some(Arc::new(customised));
+        }
+        let live = last.context("no customisation ran")?;
+        eprintln!("  witness limit {settled}: customised in {customise_s:.2?} s");
+        hierarchies.push((settled, customise_s, live));
     }
-    let live = live.context("no customisation ran")?;
     let exact = SearchOptions::exact(Mode::Driving, loaded.version.max_speed_kmh(Mode::Driving));
     let pairs = synth::random_routes(
         &tiles,
@@ -215,14 +233,21 @@ fn city(loaded: &Loaded, name: &str, args: &TrafficArgs) -> anyhow::Result<CityR
     };
     let _ = time(None, "warm-up");
     let plain = time(None, "stored hierarchy");
-    let live_measured = time(Some(&live), "customised for traffic");
+    let customised = hierarchies
+        .into_iter()
+        .map(|(witness_settled, customise_s, live)| Customised {
+            witness_settled,
+            customise_s,
+            arcs: live.arc_count(),
+            routes: time(Some(&live), "customised for traffic"),
+        })
+        .collect();
     Ok(CityRow {
         name: name.to_string(),
         hierarchy_nodes: base.node_count(),
         jammed: factors.len(),
-        customise_s,
         plain,
-        live: live_measured,
+        customised,
     })
 }
 
@@ -255,53 +280,73 @@ fn render(rows: &[MatchRow], city: Option<&CityRow>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n## Map matching (one thread; route accuracy = 1 - route mismatch fraction; edge = fixes on their true edge)\n"
+        "\n## Map matching (one thread)\n\nmatched edges = directed edges in both the true and the matched route over edges in either; route = 1 - route mismatch fraction (Newson and Krumm); fixes on edge = fixes matched onto their true edge (bounded by noise near nodes); on route = fixes matched onto some edge of the true route\n"
     );
     let _ = writeln!(
         out,
-        "| extract | interval | sigma | route accuracy | edge accuracy | on route | fixes/s |"
+        "| extract | interval | sigma | matched edges | route | fixes on edge | on route | fixes/s |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for row in rows {
         for ((interval, sigma), score, rate) in &row.cells {
             let _ = writeln!(
                 out,
-                "| {} | {interval} s | {sigma} m | {:.3} | {:.3} | {:.3} | {:.0} |",
+                "| {} | {interval} s | {sigma} m | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} |",
                 row.name,
-                score.route_accuracy(),
                 score.edge_accuracy(),
+                score.route_accuracy(),
+                score.fix_accuracy(),
                 score.on_route_accuracy(),
                 rate
             );
         }
     }
     if let Some(c) = city {
-        let mean = c.customise_s.iter().sum::<f64>() / c.customise_s.len().max(1) as f64;
         let _ = writeln!(
             out,
-            "\n## {}: driving hierarchy customised with live speeds\n\n{} hierarchy nodes, {} edges slowed to 10-50%: customisation {:.2} s (mean of {}, runs {:?})\n",
-            c.name,
-            c.hierarchy_nodes,
-            c.jammed,
-            mean,
-            c.customise_s.len(),
-            c.customise_s
-                .iter()
-                .map(|s| (s * 100.0).round() / 100.0)
-                .collect::<Vec<_>>()
+            "\n## {}: driving hierarchy customised with live speeds\n\n{} hierarchy nodes, {} edges slowed to 10-50%; each customisation run twice, routes timed on the last\n",
+            c.name, c.hierarchy_nodes, c.jammed,
         );
-        let _ = writeln!(out, "| hierarchy | routes | p50 ms | p99 ms |");
-        let _ = writeln!(out, "|---|---|---|---|");
-        for (label, m) in [
-            ("stored (free flow)", &c.plain),
-            ("customised (traffic)", &c.live),
-        ] {
-            let _ = writeln!(
-                out,
-                "| {label} | {} | {:.3} | {:.3} |",
+        let _ = writeln!(
+            out,
+            "| hierarchy | witness limit | customisation s | arcs | routes | p50 ms | p99 ms |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let row = |label: &str,
+                   limit: String,
+                   seconds: String,
+                   arcs: String,
+                   m: &crate::stats::Measurement| {
+            format!(
+                "| {label} | {limit} | {seconds} | {arcs} | {} | {:.3} | {:.3} |",
                 m.queries(),
                 m.p50_us() / 1000.0,
                 m.p99_us() / 1000.0
+            )
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            row(
+                "stored (free flow)",
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                &c.plain
+            )
+        );
+        for k in &c.customised {
+            let runs: Vec<String> = k.customise_s.iter().map(|s| format!("{s:.2}")).collect();
+            let _ = writeln!(
+                out,
+                "{}",
+                row(
+                    "customised (traffic)",
+                    k.witness_settled.to_string(),
+                    runs.join(" / "),
+                    k.arcs.to_string(),
+                    &k.routes
+                )
             );
         }
     }

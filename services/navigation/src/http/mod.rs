@@ -86,7 +86,7 @@ pub fn router(state: NavState) -> Router {
         geocode::GeocodeHit,
         map::TileUrls,
         traffic::LocationBatch,
-        traffic::LocationFix,
+        crate::traffic::fixes::Fix,
         traffic::Accepted,
     ))
 )]

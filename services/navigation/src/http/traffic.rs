@@ -42,27 +42,11 @@ pub(super) fn router() -> Router<NavState> {
 #[serde(deny_unknown_fields)]
 pub struct LocationBatch {
     /// `driving` (default), `walking` or `cycling`; only driving feeds live traffic.
+    #[schema(pattern = "^(driving|walking|cycling|bicycling)$")]
     pub mode: Option<String>,
     /// 1 to 1,000 fixes in time order.
-    pub locations: Vec<LocationFix>,
-}
-
-/// One GPS fix.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LocationFix {
-    /// Degrees, -90..=90.
-    pub latitude: f64,
-    /// Degrees, -180..=180.
-    pub longitude: f64,
-    /// Unix seconds: at most 60 s ahead of the server's clock, at most an hour old.
-    pub timestamp: f64,
-    /// Ground speed, 0..=100 m/s.
-    pub speed_mps: Option<f64>,
-    /// Course over ground, 0 (north) up to 360 degrees, clockwise.
-    pub heading_deg: Option<f64>,
-    /// Horizontal accuracy (one sigma), metres, above 0 and at most 10,000.
-    pub accuracy_m: Option<f64>,
+    #[schema(min_items = 1, max_items = 1000)]
+    pub locations: Vec<Fix>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -99,18 +83,7 @@ pub(super) async fn locations(
             body.locations.len()
         )));
     }
-    let fixes: Vec<Fix> = body
-        .locations
-        .iter()
-        .map(|f| Fix {
-            latitude: f.latitude,
-            longitude: f.longitude,
-            timestamp: f.timestamp,
-            speed_mps: f.speed_mps,
-            heading_deg: f.heading_deg,
-            accuracy_m: f.accuracy_m,
-        })
-        .collect();
+    let fixes = body.locations;
     validate(&fixes, now_s()).map_err(|e| ApiError::invalid_body(e.to_string()))?;
     state
         .take_batch_slot(caller.user_id)

@@ -37,6 +37,9 @@ use crate::traffic::eta::TrafficSpeeds;
 use crate::traffic::fixes::{Fix, FixBatch, validate};
 use crate::traffic::{now_ms, now_s};
 
+/// A planned route: its id, the `/v1/nav` route object and its track.
+type Planned = (String, Route, Track);
+
 /// Largest message a client may send.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 /// Frames waiting for a slow client.
@@ -63,14 +66,7 @@ enum ClientFrame {
         destination: Option<String>,
         mode: Option<String>,
     },
-    Location {
-        latitude: f64,
-        longitude: f64,
-        timestamp: f64,
-        heading_deg: Option<f64>,
-        speed_mps: Option<f64>,
-        accuracy_m: Option<f64>,
-    },
+    Location(Fix),
     Stop,
 }
 
@@ -228,24 +224,7 @@ impl Conn {
                 destination,
                 mode,
             } => self.start(route_id, origin, destination, mode).await,
-            ClientFrame::Location {
-                latitude,
-                longitude,
-                timestamp,
-                heading_deg,
-                speed_mps,
-                accuracy_m,
-            } => {
-                let fix = Fix {
-                    latitude,
-                    longitude,
-                    timestamp,
-                    speed_mps,
-                    heading_deg,
-                    accuracy_m,
-                };
-                self.location(fix).await
-            }
+            ClientFrame::Location(fix) => self.location(fix).await,
             ClientFrame::Stop => {
                 self.session = None;
                 self.state.sessions().route(self.id, Vec::new());
@@ -324,8 +303,8 @@ impl Conn {
         Ok(())
     }
 
-    /// Plans the ticket's route: its id, the `/v1/nav` route object and its track.
-    async fn plan(&self, ticket: &Ticket) -> Result<(String, Route, Track), ApiError> {
+    /// Plans the ticket's route.
+    async fn plan(&self, ticket: &Ticket) -> Result<Planned, ApiError> {
         let options = PlanOptions {
             mode: ticket.mode,
             avoid: ticket.avoid,
@@ -409,7 +388,7 @@ impl Conn {
     }
 
     async fn outcome(&mut self, outcome: Outcome) -> Result<(), ApiError> {
-        let Some((session, mode, avoid)) = self.session.as_ref() else {
+        let Some((session, ..)) = self.session.as_ref() else {
             return Ok(());
         };
         let route_id = session.route_id.clone();
@@ -430,24 +409,32 @@ impl Conn {
                 self.send(ServerFrame::Arrived).await;
             }
             Outcome::OffRoute { from } => {
-                let mut stops = vec![from];
-                stops.extend(session.track.stops_ahead(session.along_m));
-                let ticket = Ticket {
-                    stops,
-                    mode: *mode,
-                    avoid: *avoid,
-                    alternative: 0,
-                    issued_s: now_s() as u64,
-                };
-                self.reroute("off_route", &ticket).await?;
+                if let Some(ticket) = self.ticket_from(from) {
+                    let planned = self.plan(&ticket).await?;
+                    self.reroute("off_route", planned).await;
+                }
             }
         }
         Ok(())
     }
 
-    /// Switches to the ticket's route and tells the client.
-    async fn reroute(&mut self, reason: &'static str, ticket: &Ticket) -> Result<(), ApiError> {
-        let (route_id, route, track) = self.plan(ticket).await?;
+    /// The rest of the session's trip planned again from `from`: the stops still ahead,
+    /// with the session's mode and avoidances.
+    fn ticket_from(&self, from: LatLon) -> Option<Ticket> {
+        let (session, mode, avoid) = self.session.as_ref()?;
+        let mut stops = vec![from];
+        stops.extend(session.track.stops_ahead(session.along_m));
+        Some(Ticket {
+            stops,
+            mode: *mode,
+            avoid: *avoid,
+            alternative: 0,
+            issued_s: now_s() as u64,
+        })
+    }
+
+    /// Switches to a newly planned route and tells the client.
+    async fn reroute(&mut self, reason: &'static str, (route_id, route, track): Planned) {
         let edges = track.edges_ahead(0.0);
         if let Some((session, ..)) = self.session.as_mut() {
             session.replace(route_id.clone(), track);
@@ -464,32 +451,25 @@ impl Conn {
             route: Box::new(route),
         })
         .await;
-        Ok(())
     }
 
     /// Speeds changed on the route: a faster route by enough is a reroute, else the time
     /// left may be worth an `eta`.
     async fn on_traffic(&mut self) {
         let speeds = self.speeds();
-        let Some((session, mode, avoid)) = self.session.as_ref() else {
+        let Some((session, ..)) = self.session.as_ref() else {
             return;
         };
         let Some(position) = session.position.filter(|_| !session.arrived) else {
             return;
         };
         let current = session.remaining_s(&speeds);
-        let mut stops = vec![position];
-        stops.extend(session.track.stops_ahead(session.along_m));
-        let ticket = Ticket {
-            stops,
-            mode: *mode,
-            avoid: *avoid,
-            alternative: 0,
-            issued_s: now_s() as u64,
+        let Some(ticket) = self.ticket_from(position) else {
+            return;
         };
         metrics::counter!("nav_ws_traffic_checks_total").increment(1);
-        if let Ok((_, _, track)) = self.plan(&ticket).await {
-            let candidate = track.remaining_s(0.0, &speeds);
+        if let Ok(planned) = self.plan(&ticket).await {
+            let candidate = planned.2.remaining_s(0.0, &speeds);
             tracing::debug!(
                 session = self.id,
                 current,
@@ -497,9 +477,7 @@ impl Conn {
                 "traffic changed on a session's route"
             );
             if Session::worth_switching(current, candidate) {
-                if let Err(err) = self.reroute("traffic", &ticket).await {
-                    self.send(err.into()).await;
-                }
+                self.reroute("traffic", planned).await;
                 return;
             }
         }

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use geo_core::LatLon;
 use routing::Mode;
 use routing::astar::Avoid;
+use routing::graph::{COORD_SCALE, latlon_to_e7};
 use serde::{Deserialize, Serialize};
 
 /// How long an id may be used to start a session (the contract promises an hour).
@@ -43,11 +44,7 @@ impl Ticket {
     pub fn encode(&self) -> String {
         let wire = Wire {
             format: FORMAT,
-            stops: self
-                .stops
-                .iter()
-                .map(|p| ((p.lat * 1e7).round() as i32, (p.lon * 1e7).round() as i32))
-                .collect(),
+            stops: self.stops.iter().map(|&p| latlon_to_e7(p)).collect(),
             mode: self.mode,
             avoid: u8::from(self.avoid.highways)
                 | u8::from(self.avoid.tolls) << 1
@@ -75,7 +72,9 @@ impl Ticket {
         let stops = wire
             .stops
             .iter()
-            .map(|&(lat, lon)| LatLon::new(f64::from(lat) / 1e7, f64::from(lon) / 1e7))
+            .map(|&(lat, lon)| {
+                LatLon::new(f64::from(lat) / COORD_SCALE, f64::from(lon) / COORD_SCALE)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| bad())?;
         Ok(Ticket {

@@ -2,6 +2,7 @@
 //! distance at which each starts, where a fix lies along it, and the time left.
 
 use geo_core::LatLon;
+use routing::graph::latlon_to_e7;
 use routing::snap::nearest_on_shape;
 
 use crate::planner::PlannedRoute;
@@ -36,10 +37,6 @@ pub struct Track {
     pub stops: Vec<LatLon>,
 }
 
-fn e7(p: LatLon) -> (i32, i32) {
-    ((p.lat * 1e7).round() as i32, (p.lon * 1e7).round() as i32)
-}
-
 impl Track {
     pub fn from_route(route: &PlannedRoute) -> Track {
         let mut edges = Vec::new();
@@ -50,7 +47,7 @@ impl Track {
             for (e, &id) in leg.edges.iter().zip(&leg.edge_ids) {
                 edges.push(TrackEdge {
                     edge: id,
-                    shape_e7: e.shape.iter().map(|&p| e7(p)).collect(),
+                    shape_e7: e.shape.iter().map(|&p| latlon_to_e7(p)).collect(),
                     length_m: e.length_m,
                     duration_s: e.duration_s,
                     start_m: at,

@@ -16,15 +16,28 @@ const MAX_SPEED_MPS: f64 = 100.0;
 /// Worst accuracy worth keeping: beyond a kilometre a fix cannot tell one road from another.
 const MAX_ACCURACY_M: f64 = 10_000.0;
 
-/// One fix, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// One GPS fix, as clients send it (in `POST /v1/locations` batches and on the navigation
+/// socket) and as the location stream carries it once validated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = LocationFix)]
 pub struct Fix {
+    /// Degrees, -90..=90.
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub latitude: f64,
+    /// Degrees, -180..=180.
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub longitude: f64,
-    /// Unix seconds.
+    /// Unix seconds: at most 60 s ahead of the server's clock, at most an hour old.
     pub timestamp: f64,
+    /// Ground speed, 0..=100 m/s.
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub speed_mps: Option<f64>,
+    /// Course over ground, 0 (north) up to 360 degrees, clockwise.
+    #[schema(minimum = 0.0, exclusive_maximum = 360.0)]
     pub heading_deg: Option<f64>,
+    /// Horizontal accuracy (one sigma), metres, above 0 and at most 10,000.
+    #[schema(exclusive_minimum = 0.0, maximum = 10000.0)]
     pub accuracy_m: Option<f64>,
 }
 

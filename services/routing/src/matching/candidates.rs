@@ -1,11 +1,10 @@
 //! The hidden states of one fix: nearby points on edges the mode may use.
 
-use geo_core::{LatLon, degree_span};
+use geo_core::LatLon;
 
-use crate::graph::COORD_SCALE;
 use crate::ids::{GraphId, Level};
 use crate::mode::Mode;
-use crate::snap::{nearest_on_shape, tiles_near};
+use crate::snap::{nearest_on_shape, reach_window, tiles_near};
 use crate::tiling::TileSource;
 
 /// A point on a directed edge near a fix.
@@ -47,39 +46,26 @@ impl CandidateSearch {
         if max == 0 || radius_m.is_nan() || radius_m <= 0.0 {
             return;
         }
-        // The reach window in whole 1e-7 degrees, 1% wider than the radius: boxes outside it
-        // are skipped before any trigonometry.
-        let (reach_lat, reach_lon) = degree_span(p.lat, radius_m * 1.01);
-        let e7 = |deg: f64| (deg * COORD_SCALE).clamp(-2e9, 2e9) as i32;
-        let window = [
-            e7(p.lat - reach_lat),
-            e7(p.lon - reach_lon),
-            e7(p.lat + reach_lat),
-            e7(p.lon + reach_lon),
-        ];
+        let window = reach_window(p, radius_m);
         for level in Level::ALL {
             for id in tiles_near(level, p, radius_m) {
                 let Some(tile) = tiles.get(level, id) else {
                     continue;
                 };
-                for (e, b) in tile.edge_boxes().iter().enumerate() {
-                    if b[0] > window[2] || b[2] < window[0] || b[1] > window[3] || b[3] < window[1]
-                    {
-                        continue;
-                    }
-                    let edge = tile.edge(e as u32);
+                tile.edge_index().for_each_within(&window, |e, _| {
+                    let edge = tile.edge(e);
                     if !edge.access().contains(mode) {
-                        continue;
+                        return;
                     }
                     let key = (edge.way_id(), edge.seg());
                     let Some((d, fraction, point)) =
                         self.measure(key, edge.forward(), || nearest_on_shape(p, &edge.shape()))
                     else {
-                        continue;
+                        return;
                     };
                     if d <= radius_m {
                         out.push(Candidate {
-                            edge: GraphId::new(level, id, e as u32),
+                            edge: GraphId::new(level, id, e),
                             fraction,
                             point,
                             distance_m: d,
@@ -87,7 +73,7 @@ impl CandidateSearch {
                             target: edge.target(),
                         });
                     }
-                }
+                });
             }
         }
         out.sort_unstable_by(|a, b| {

@@ -226,6 +226,10 @@ pub struct Score {
     pub route_m: f64,
     pub missing_m: f64,
     pub extra_m: f64,
+    /// Directed edges of the true routes, of the matched routes, and in both.
+    pub true_edges: usize,
+    pub matched_edges: usize,
+    pub common_edges: usize,
 }
 
 impl Score {
@@ -255,11 +259,22 @@ impl Score {
         self.route_m += true_edges.iter().map(length).sum::<f64>();
         self.missing_m += true_edges.difference(&matched).map(length).sum::<f64>();
         self.extra_m += matched.difference(&true_edges).map(length).sum::<f64>();
+        self.true_edges += true_edges.len();
+        self.matched_edges += matched.len();
+        self.common_edges += true_edges.intersection(&matched).count();
     }
 
-    /// Share of fixes on their true edge.
-    pub fn edge_accuracy(&self) -> f64 {
+    /// Share of fixes on their true edge. Bounded by noise, not by the matcher: a fix within
+    /// its along-road error of a node may lie on either edge (see `error_breakdown`).
+    pub fn fix_accuracy(&self) -> f64 {
         self.correct as f64 / self.fixes.max(1) as f64
+    }
+
+    /// Matched-edge accuracy: directed edges in both the true and the matched route over
+    /// edges in either (so a missed edge and a wrong one both count against it).
+    pub fn edge_accuracy(&self) -> f64 {
+        let union = self.true_edges + self.matched_edges - self.common_edges;
+        self.common_edges as f64 / union.max(1) as f64
     }
 
     /// Share of fixes on some edge of the true route.
