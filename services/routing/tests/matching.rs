@@ -154,18 +154,24 @@ fn accuracy_on_synthetic_traces() {
             .collect();
         println!("{interval:>5} s  {}", row.join("  "));
     }
-    // Floors a little under what was measured. The brief's 0.97 at 10 m / 5 s is out of
-    // reach on this extract: driving edges here are short (a node wherever a footway joins),
-    // so a fix within its along-track noise of a node is ambiguous; even projecting each fix
-    // onto the nearest edge of the *true* route scores only 0.68 at 10 m (`error_breakdown`).
+    // Floors a little under what was measured. Per fix, 0.97 at 10 m / 5 s is out of reach
+    // on this extract: driving edges here are short (a node wherever a footway joins), so a
+    // fix within its along-track noise of a node is ambiguous; even projecting each fix onto
+    // the nearest edge of the *true* route scores only 0.68 at 10 m (`error_breakdown`). The
+    // brief's target is read at the level of edges (`Score::edge_accuracy`): 0.89 here.
     for ((interval, sigma), c) in &table {
         let accuracy = c.score.fix_accuracy();
         let on_route = c.score.on_route_accuracy();
-        let (floor, route_floor) = match *sigma as u32 {
-            5 => (0.75, 0.93),
-            10 => (0.57, 0.84),
-            _ => (0.35, 0.6),
+        let (floor, route_floor, edge_floor) = match *sigma as u32 {
+            5 => (0.75, 0.93, 0.9),
+            10 => (0.57, 0.84, 0.78),
+            _ => (0.35, 0.6, 0.53),
         };
+        let edges = c.score.edge_accuracy();
+        assert!(
+            edges >= edge_floor,
+            "{interval} s, sigma {sigma} m: matched-edge accuracy {edges:.3} under {edge_floor}"
+        );
         assert!(
             accuracy >= floor && on_route >= route_floor,
             "{interval} s, sigma {sigma} m: accuracy {accuracy:.3} / {on_route:.3} under \
@@ -312,7 +318,8 @@ fn the_online_matcher_decides_once_its_window_is_full() {
     let mut f = support::Fixture::new("A...................B");
     f.way("AB", &["highway=residential"]);
     let tiles = fixture_tiles(&f);
-    let fixes = east_fixes(LatLon::new(60.0, 25.0).expect("valid"), 12, 15.0, 2.0, 0.0);
+    // 21 m apart: more than 2σ, so every fix is scored.
+    let fixes = east_fixes(LatLon::new(60.0, 25.0).expect("valid"), 9, 21.0, 2.0, 0.0);
     let mut matcher = OnlineMatcher::new(
         &tiles,
         MatchOptions {
@@ -336,7 +343,47 @@ fn the_online_matcher_decides_once_its_window_is_full() {
         .iter()
         .map(|d| d.fix.index)
         .collect();
-    assert_eq!(rest, vec![9, 10, 11]);
+    assert_eq!(rest, vec![6, 7, 8]);
+}
+
+#[test]
+fn fixes_within_noise_follow_the_last_scored_fix() {
+    let mut f = support::Fixture::new("A...................B");
+    f.way("AB", &["highway=residential"]);
+    let tiles = fixture_tiles(&f);
+    // 6 m apart at σ 10 m: only every fourth fix is more than 2σ from the last scored one.
+    let fixes = east_fixes(LatLon::new(60.0, 25.0).expect("valid"), 20, 6.0, 1.0, 0.0);
+    let mut matcher = OnlineMatcher::new(
+        &tiles,
+        MatchOptions {
+            window: 2,
+            ..MatchOptions::default()
+        },
+    );
+    let mut decided = Vec::new();
+    for fix in &fixes {
+        decided.extend(matcher.push(*fix).decided.iter().cloned());
+    }
+    decided.extend(matcher.finish().decided.iter().cloned());
+    let indices: Vec<usize> = decided.iter().map(|d| d.fix.index).collect();
+    assert_eq!(
+        indices,
+        (0..20).collect::<Vec<_>>(),
+        "every fix, once, in order"
+    );
+    let edge = decided[0].fix.edge;
+    for (d, fix) in decided.iter().zip(&fixes) {
+        assert_eq!(d.fix.edge, edge, "fix {} left the road", d.fix.index);
+        assert!(
+            d.fix.distance_m < 1.0,
+            "fix {} matched {} m off",
+            d.fix.index,
+            d.fix.distance_m
+        );
+        assert_eq!(d.time_s, fix.time_s);
+    }
+    let fractions: Vec<f64> = decided.iter().map(|d| d.fix.fraction).collect();
+    assert!(fractions.windows(2).all(|w| w[0] < w[1]), "{fractions:?}");
 }
 
 /// Throughput on one core, release build:

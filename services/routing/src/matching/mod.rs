@@ -23,6 +23,11 @@
 //! counted as negative distance, so the wrong direction pays about twice the distance moved
 //! at every step instead of tying with the right one.
 //!
+//! A fix within 2σ of the last fix scored is not scored itself (Newson and Krumm drop such
+//! fixes): at dense sampling the vehicle moves less between fixes than the noise does, and
+//! scoring every fix lets the noise choose detours. It is matched onto the edge the earlier
+//! fix is decided on.
+//!
 //! Transitions implying more than `max_speed_mps` are dropped: they are GPS jumps, not travel.
 //! When no candidate of a fix can be reached from any live candidate of the previous one, the
 //! model *breaks*: what was pending is decided and a new segment starts at that fix. Fixes

@@ -10,6 +10,7 @@ use super::route::{NONE, Query, Reached, Router};
 use super::traversal::TraversalBuilder;
 use super::{Fix, MatchOptions, MatchedFix, Traversal};
 use crate::ids::GraphId;
+use crate::snap::nearest_on_shape;
 use crate::tiling::TileSource;
 
 /// No predecessor: the candidate starts a segment.
@@ -29,6 +30,9 @@ struct Column {
     /// Per candidate, its route in `edges` (empty at a segment start).
     route: Vec<Range<u32>>,
     edges: Vec<GraphId>,
+    /// Fixes that came after this one within noise of it: matched where it is decided,
+    /// never scored (see [`OnlineMatcher::push`]).
+    followers: Vec<(usize, Fix)>,
 }
 
 impl Column {
@@ -43,6 +47,7 @@ impl Column {
             back: Vec::new(),
             route: Vec::new(),
             edges: Vec::new(),
+            followers: Vec::new(),
         }
     }
 
@@ -114,7 +119,7 @@ pub struct Commits {
 impl Commits {
     /// The route from the previous decided fix to `decided`: its first edge is the previous
     /// fix's, its last `decided`'s own (one edge when both lie on it); empty at a segment
-    /// start.
+    /// start and for a fix that followed another within noise.
     pub fn route(&self, decided: &Decided) -> &[GraphId] {
         self.edges.get(decided.route.clone()).unwrap_or(&[])
     }
@@ -152,6 +157,10 @@ pub struct OnlineMatcher<'t, T: TileSource + ?Sized> {
     commits: Commits,
     /// Fixes pushed so far: the next fix's index.
     pushed: usize,
+    /// The followers of the last decided fix, waiting for the route on from it, and the
+    /// edge that fix was decided on.
+    held: Vec<(usize, Fix)>,
+    held_on: Option<GraphId>,
 }
 
 impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
@@ -166,6 +175,8 @@ impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
             traversals: TraversalBuilder::default(),
             commits: Commits::default(),
             pushed: 0,
+            held: Vec::new(),
+            held_on: None,
         }
     }
 
@@ -179,7 +190,17 @@ impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
         self.commits.clear();
         let index = self.pushed;
         self.pushed += 1;
+        // A fix within 2σ of the last one scored says more about noise than about movement:
+        // scoring it lets noise pick the route (most of all when sampling is dense), so it
+        // follows that fix's decision instead (Newson and Krumm, section 4).
+        if let Some(last) = self.pending.back_mut()
+            && haversine_m(last.point, fix.point) < 2.0 * self.options.sigma_for(&fix)
+        {
+            last.followers.push((index, fix));
+            return &self.commits;
+        }
         let mut column = self.spare.pop().unwrap_or_else(|| Column::new(fix.point));
+        column.followers.clear();
         column.index = index;
         column.time_s = fix.time_s;
         column.point = fix.point;
@@ -223,6 +244,8 @@ impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
     pub fn finish(&mut self) -> &Commits {
         self.commits.clear();
         self.flush();
+        let last = self.held_on.take();
+        self.release(last.as_slice());
         self.traversals = TraversalBuilder::default();
         &self.commits
     }
@@ -342,6 +365,12 @@ impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
             return;
         };
         let new_segment = column.back.get(c).is_none_or(|&b| b == START);
+        if new_segment {
+            let last = self.held_on.take();
+            self.release(last.as_slice());
+        } else {
+            self.release(column.route(c));
+        }
         let start = self.commits.edges.len();
         self.commits.edges.extend_from_slice(column.route(c));
         let decided = Decided {
@@ -363,6 +392,42 @@ impl<'t, T: TileSource + ?Sized> OnlineMatcher<'t, T> {
             &mut self.commits.traversals,
         );
         self.commits.decided.push(decided);
+        self.held.clear();
+        self.held.extend_from_slice(&column.followers);
+        self.held_on = Some(candidate.edge);
+    }
+
+    /// Matches the followers of the last decided fix, each to its nearest point on `edges`
+    /// (the route on to the next decided fix; that fix's own edge alone at the end of a
+    /// segment), with no route of its own.
+    fn release(&mut self, edges: &[GraphId]) {
+        for &(index, fix) in &self.held {
+            let nearest = edges
+                .iter()
+                .filter_map(|&id| {
+                    let (d, fraction, point) =
+                        nearest_on_shape(fix.point, &self.tiles.edge(id)?.shape())?;
+                    Some((d, id, fraction, point))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((distance_m, edge, fraction, point)) = nearest else {
+                continue;
+            };
+            let at = self.commits.edges.len();
+            self.commits.decided.push(Decided {
+                fix: MatchedFix {
+                    index,
+                    edge,
+                    fraction,
+                    point,
+                    distance_m,
+                },
+                time_s: fix.time_s,
+                new_segment: false,
+                route: at..at,
+            });
+        }
+        self.held.clear();
     }
 }
 
