@@ -257,7 +257,7 @@ impl Layout {
 
 /// Nodes a witness search may settle while a hierarchy is customised (see
 /// [`Contracted::customise_with`]; `bench traffic` measures the trade).
-pub const CUSTOMISE_WITNESS_SETTLED: usize = 100;
+pub const CUSTOMISE_WITNESS_SETTLED: usize = 300;
 
 impl Contracted {
     fn from_stored(stored: Stored) -> Contracted {

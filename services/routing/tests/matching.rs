@@ -425,7 +425,14 @@ fn throughput() {
     let mut out = Vec::new();
     let mut found = 0;
     for fix in traces.iter().flatten() {
-        search.find(tiles, fix.point, Mode::Driving, 50.0, 8, &mut out);
+        search.find(
+            tiles,
+            fix.point,
+            Mode::Driving,
+            options.search_radius_m,
+            options.max_candidates,
+            &mut out,
+        );
         found += out.len();
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -437,7 +444,7 @@ fn throughput() {
 }
 
 /// Where matched-edge errors come from, against an oracle that knows the true route and
-/// projects each fix onto its nearest edge (`BETA` overrides `beta_m`):
+/// projects each fix onto its nearest edge (`BETA` and `MAX_CANDIDATES` override options):
 /// `cargo test -p routing --test matching error_breakdown -- --ignored --nocapture`.
 #[test]
 #[ignore = "a diagnostic: prints, asserts nothing"]
@@ -448,6 +455,10 @@ fn error_breakdown() {
         .ok()
         .and_then(|b| b.parse().ok())
         .unwrap_or(5.0);
+    let max_candidates: usize = std::env::var("MAX_CANDIDATES")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(MatchOptions::default().max_candidates);
     for (interval, sigma) in [
         (1.0, 5.0),
         (5.0, 5.0),
@@ -473,6 +484,7 @@ fn error_breakdown() {
                 &MatchOptions {
                     sigma_m: sigma,
                     beta_m: beta,
+                    max_candidates,
                     ..MatchOptions::default()
                 },
             );
@@ -513,6 +525,7 @@ fn error_breakdown() {
                 &MatchOptions {
                     sigma_m: sigma,
                     beta_m: beta,
+                    max_candidates,
                     ..MatchOptions::default()
                 },
             );

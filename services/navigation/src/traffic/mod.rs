@@ -152,8 +152,9 @@ pub fn now_ms() -> i64 {
 pub struct LiveHierarchy {
     /// Tile version it belongs to.
     pub version: String,
-    /// Of the speeds it was customised with (unchanged speeds are not customised again).
-    pub fingerprint: u64,
+    /// The speeds it was customised with (km/h by packed edge): it is customised again
+    /// only when one of them moves by more than [`CHANGE_SHARE`], appears or goes.
+    pub speeds: FxHashMap<u64, f64>,
     pub contracted: Arc<routing::ch::Contracted>,
     /// How long the customisation took.
     pub seconds: f64,
@@ -184,7 +185,7 @@ pub fn customise(
     if view.speeds.version != version {
         return Customised::None;
     }
-    let mut speeds: Vec<(u64, f64)> = view
+    let speeds: FxHashMap<u64, f64> = view
         .speeds
         .live
         .iter()
@@ -201,16 +202,9 @@ pub fn customise(
     if speeds.is_empty() {
         return Customised::None;
     }
-    speeds.sort_by_key(|&(e, _)| e);
-    let fingerprint = {
-        use std::hash::{Hash, Hasher};
-        let mut h = rustc_hash::FxHasher::default();
-        for &(e, s) in &speeds {
-            (e, (s * 10.0).round() as i64).hash(&mut h);
-        }
-        h.finish()
-    };
-    if previous.is_some_and(|p| p.version == version && p.fingerprint == fingerprint) {
+    // Live speeds drift a little at every refresh (older samples weigh less); re-weighting
+    // the whole hierarchy for that would keep a core busy for nothing.
+    if previous.is_some_and(|p| p.version == version && !moved(&p.speeds, &speeds)) {
         return Customised::Unchanged;
     }
     let Some(base) = tiles.contracted(Mode::Driving) else {
@@ -218,7 +212,7 @@ pub fn customise(
     };
     let factors: FxHashMap<u64, f64> = speeds
         .iter()
-        .filter_map(|&(e, s)| {
+        .filter_map(|(&e, &s)| {
             let free = f64::from(tiles.edge(GraphId::from_packed(e))?.speed_kmh().max(1));
             Some((e, free / s))
         })
@@ -232,10 +226,10 @@ pub fn customise(
     match customised {
         Ok(contracted) => Customised::New(LiveHierarchy {
             version,
-            fingerprint,
             contracted: Arc::new(contracted),
             seconds: started.elapsed().as_secs_f64(),
             edges: factors.len(),
+            speeds,
         }),
         Err(err) => {
             tracing::warn!(error = %err, "customising the hierarchy for traffic");
@@ -244,8 +238,18 @@ pub fn customise(
     }
 }
 
-/// Relative speed change that counts as a change for sessions.
+/// Relative speed change that counts as a change, for sessions and the live hierarchy.
 const CHANGE_SHARE: f64 = 0.10;
+
+/// Whether an edge's speed appeared, went, or moved by more than [`CHANGE_SHARE`].
+fn moved(before: &FxHashMap<u64, f64>, after: &FxHashMap<u64, f64>) -> bool {
+    before.len() != after.len()
+        || after.iter().any(|(e, now)| {
+            before
+                .get(e)
+                .is_none_or(|was| (now - was).abs() > CHANGE_SHARE * was)
+        })
+}
 
 /// Edges whose speed appeared, went, or moved by more than 10% between two snapshots.
 pub fn changed_edges(before: &LiveSpeeds, after: &LiveSpeeds) -> Vec<u64> {
@@ -271,4 +275,29 @@ pub fn changed_edges(before: &LiveSpeeds, after: &LiveSpeeds) -> Vec<u64> {
         .collect();
     changed.sort_unstable();
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hierarchy_is_customised_again_only_for_real_moves() {
+        let speeds = |pairs: &[(u64, f64)]| pairs.iter().copied().collect::<FxHashMap<_, _>>();
+        let before = speeds(&[(1, 50.0), (2, 30.0)]);
+        assert!(!moved(&before, &speeds(&[(1, 54.0), (2, 28.0)])), "drift");
+        assert!(
+            moved(&before, &speeds(&[(1, 44.0), (2, 30.0)])),
+            "a 12% drop"
+        );
+        assert!(moved(&before, &speeds(&[(1, 50.0)])), "an edge went");
+        assert!(
+            moved(&before, &speeds(&[(1, 50.0), (3, 30.0)])),
+            "an edge swapped"
+        );
+        assert!(
+            moved(&before, &speeds(&[(1, 50.0), (2, 30.0), (3, 9.0)])),
+            "an edge came"
+        );
+    }
 }

@@ -79,7 +79,10 @@ pub struct MatchOptions {
     pub beta_m: f64,
     /// Candidates are looked for within `max(search_radius_m, 4σ)` of a fix.
     pub search_radius_m: f64,
-    /// Candidates kept per fix, nearest first.
+    /// Candidates kept per fix, nearest first. Directed edges, so a two-way road near a node
+    /// already gives four: 16 keeps about four roads, which on the sample's short urban edges
+    /// raised matched-edge accuracy at 10 m / 5 s from 0.91 (with 8) to 0.94, at about
+    /// half the throughput.
     pub max_candidates: usize,
     /// Fixes pending before the oldest is decided (fixed-lag Viterbi).
     pub window: usize,
@@ -94,7 +97,7 @@ impl Default for MatchOptions {
             sigma_m: 10.0,
             beta_m: 10.0,
             search_radius_m: 50.0,
-            max_candidates: 8,
+            max_candidates: 16,
             window: 10,
             mode: Mode::Driving,
             max_speed_mps: 70.0,

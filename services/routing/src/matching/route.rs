@@ -30,7 +30,8 @@ pub(crate) struct Reached {
 pub(crate) struct Router {
     /// Per edge reached: cost (metres) to its end, and the edge before it.
     best: FxHashMap<u64, (f64, u64)>,
-    heap: BinaryHeap<Reverse<(u64, u64)>>,
+    /// (cost at the edge's end as bits, packed edge, packed node it leads to).
+    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
 }
 
 /// One search's fixed inputs.
@@ -61,7 +62,7 @@ impl Router {
         let (from, node) = (query.from.edge, query.from.target);
         left -= self.relax(tiles, query, (from, node), start, NONE, reached);
         while left > 0 {
-            let Some(Reverse((bits, packed))) = self.heap.pop() else {
+            let Some(Reverse((bits, packed, node))) = self.heap.pop() else {
                 break;
             };
             let cost = f64::from_bits(bits);
@@ -71,10 +72,7 @@ impl Router {
             if self.best.get(&packed).is_some_and(|b| cost > b.0) {
                 continue; // queued before a shorter way to this edge was found
             }
-            let edge = GraphId::from_packed(packed);
-            let Some(node) = tiles.edge(edge).map(|e| e.target()) else {
-                continue;
-            };
+            let (edge, node) = (GraphId::from_packed(packed), GraphId::from_packed(node));
             left -= self.relax(tiles, query, (edge, node), cost, packed, reached);
         }
     }
@@ -101,27 +99,28 @@ impl Router {
         let mut u_turn = None;
         for (id, edge, _) in tiles.turns(Some(arrived), node, query.mode) {
             let length = f64::from(edge.length_m());
+            let step = (id, length, edge.target());
             if chain == Some((edge.way_id(), edge.seg())) {
-                u_turn = Some((id, length));
+                u_turn = Some(step);
                 continue;
             }
             onward += 1;
-            found += self.enter(query, id, length, base, via, reached);
+            found += self.enter(query, step, base, via, reached);
         }
         if onward == 0
-            && let Some((id, length)) = u_turn
+            && let Some(step) = u_turn
         {
-            found += self.enter(query, id, length, base, via, reached);
+            found += self.enter(query, step, base, via, reached);
         }
         found
     }
 
-    /// Enters edge `id` at `base` metres from the source (from edge `via`).
+    /// Enters edge `id` (of `length`, leading to `target`) at `base` metres from the source
+    /// (from edge `via`).
     fn enter(
         &mut self,
         query: &Query<'_>,
-        id: GraphId,
-        length: f64,
+        (id, length, leads_to): (GraphId, f64, GraphId),
         base: f64,
         via: u64,
         reached: &mut Reached,
@@ -140,7 +139,8 @@ impl Router {
         if self.best.get(&packed).is_none_or(|b| total < b.0) {
             self.best.insert(packed, (total, via));
             if total <= query.radius_m {
-                self.heap.push(Reverse((total.to_bits(), packed)));
+                self.heap
+                    .push(Reverse((total.to_bits(), packed, leads_to.packed())));
             }
         }
         found

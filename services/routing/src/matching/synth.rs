@@ -233,7 +233,8 @@ pub struct Score {
 }
 
 impl Score {
-    /// Adds one trace: its true positions, true route and what the matcher made of it.
+    /// Adds one trace: its true positions, true route and what the matcher made of it. The
+    /// route counts from the edge of the first fix to the edge of the last.
     pub fn add<T: TileSource + ?Sized>(
         &mut self,
         tiles: &T,
@@ -242,6 +243,17 @@ impl Score {
         result: &super::MatchResult,
     ) {
         use std::collections::HashSet;
+        // The route as far as fixes saw it: what is driven before the first fix or after
+        // the last is beyond any matcher's knowledge.
+        let first = truth
+            .first()
+            .and_then(|t| route.iter().position(|e| *e == t.edge))
+            .unwrap_or(0);
+        let last = truth
+            .last()
+            .and_then(|t| route.iter().rposition(|e| *e == t.edge))
+            .unwrap_or(route.len().saturating_sub(1));
+        let route = route.get(first..=last.max(first)).unwrap_or(route);
         self.fixes += truth.len();
         self.correct += result
             .matched
