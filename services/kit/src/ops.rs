@@ -131,18 +131,82 @@ async fn openapi_json(State(state): State<OpsState>) -> Json<serde_json::Value> 
 
 /// Counts requests and records their latency by route template and status.
 pub async fn track_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let (requests, latency) = REQUEST_METRICS.handles(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method,
+        response.status(),
+    );
+    requests.increment(1);
+    latency.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A bounded set of method labels: a client can send any method name.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Per request metric handles by route template, method and status. Looking a labelled
+/// metric up in the recorder costs building three label strings and hashing them on every
+/// request (on the tile server's hot path); a handle is looked up here once per label set.
+/// Bounded: route templates, eight methods and the status codes a handler returns.
+static REQUEST_METRICS: std::sync::LazyLock<RequestMetrics> =
+    std::sync::LazyLock::new(RequestMetrics::default);
+
+type Handles = (metrics::Counter, metrics::Histogram);
+/// A route's handles by method and status (a handful each).
+type RouteHandles = Vec<(&'static str, u16, Handles)>;
+
+#[derive(Default)]
+struct RequestMetrics {
+    by_route: std::sync::RwLock<std::collections::HashMap<String, RouteHandles>>,
+}
+
+impl RequestMetrics {
+    fn handles(&self, route: &str, method: &'static str, status: StatusCode) -> Handles {
+        let status = status.as_u16();
+        let find = |list: &RouteHandles| {
+            list.iter()
+                .find(|(m, s, _)| *m == method && *s == status)
+                .map(|(_, _, h)| h.clone())
+        };
+        {
+            let map = self.by_route.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(found) = map.get(route).and_then(find) {
+                return found;
+            }
+        }
+        // Registered with the process recorder, which must exist first.
+        let _ = crate::telemetry::metrics_handle();
+        let labels = [
+            ("method", method.to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ];
+        let handles = (
+            metrics::counter!("http_requests_total", &labels),
+            metrics::histogram!("http_request_duration_seconds", &labels),
+        );
+        let mut map = self.by_route.write().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(route.to_string()).or_default();
+        if let Some(found) = find(list) {
+            return found;
+        }
+        list.push((method, status, handles.clone()));
+        handles
+    }
 }

@@ -288,14 +288,17 @@ pub(super) async fn tile(
     }
     set(header::CONTENT_TYPE, MVT_CONTENT_TYPE);
     let body = match bytes {
-        None => Vec::new(),
+        None => axum::body::Bytes::new(),
+        // The cached bytes themselves, shared, not copied.
         Some(stored) if gzip => {
             set(header::CONTENT_ENCODING, "gzip");
-            stored.to_vec()
+            stored
         }
-        Some(stored) => gunzip(&stored).map_err(|reason| {
-            ApiError::Internal(anyhow::anyhow!("stored tile {tile} is damaged: {reason}"))
-        })?,
+        Some(stored) => gunzip(&stored)
+            .map_err(|reason| {
+                ApiError::Internal(anyhow::anyhow!("stored tile {tile} is damaged: {reason}"))
+            })?
+            .into(),
     };
     Ok((response_headers, body).into_response())
 }
