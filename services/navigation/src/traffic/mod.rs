@@ -254,7 +254,9 @@ fn moved(before: &FxHashMap<u64, f64>, after: &FxHashMap<u64, f64>) -> bool {
 /// Edges whose speed appeared, went, or moved by more than 10% between two snapshots.
 pub fn changed_edges(before: &LiveSpeeds, after: &LiveSpeeds) -> Vec<u64> {
     if before.version != after.version {
-        return after.live.keys().copied().collect();
+        let mut all: Vec<u64> = after.live.keys().copied().collect();
+        all.sort_unstable();
+        return all;
     }
     let mut changed: Vec<u64> = after
         .live
@@ -299,5 +301,39 @@ mod tests {
             moved(&before, &speeds(&[(1, 50.0), (2, 30.0), (3, 9.0)])),
             "an edge came"
         );
+    }
+
+    fn snapshot(version: &str, speeds: &[(u64, f64)]) -> LiveSpeeds {
+        LiveSpeeds {
+            version: version.into(),
+            live: speeds
+                .iter()
+                .map(|&(e, speed_kmh)| {
+                    let speed = live::LiveSpeed {
+                        speed_kmh,
+                        samples: 5,
+                        updated_at: 0,
+                    };
+                    (e, speed)
+                })
+                .collect(),
+            ..LiveSpeeds::default()
+        }
+    }
+
+    #[test]
+    fn sessions_hear_of_moves_past_ten_percent_and_of_every_edge_on_a_new_version() {
+        let before = snapshot("v1", &[(1, 50.0), (2, 30.0), (3, 20.0)]);
+        let after = snapshot("v1", &[(1, 52.0), (2, 20.0), (4, 10.0)]);
+        // 1 drifted 4%; 2 dropped a third; 3 went; 4 came.
+        assert_eq!(changed_edges(&before, &after), vec![2, 3, 4]);
+        assert!(changed_edges(&after, &after).is_empty());
+        // Edge ids of another version mean other roads: every live edge is news.
+        let switched = snapshot("v2", &[(1, 52.0), (7, 40.0)]);
+        assert_eq!(changed_edges(&after, &switched), {
+            let mut all: Vec<u64> = switched.live.keys().copied().collect();
+            all.sort_unstable();
+            all
+        });
     }
 }
