@@ -210,3 +210,28 @@ impl RequestMetrics {
         handles
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn request_metrics_are_registered_once_per_label_set_and_methods_are_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let odd = Method::from_bytes(b"BREW").expect("a valid method token");
+        assert_eq!(method_label(&odd), "other");
+        let route = "/test/request-metrics/{id}";
+        for status in [StatusCode::OK, StatusCode::OK, StatusCode::NOT_FOUND] {
+            for method in ["GET", "GET", "other"] {
+                let _ = REQUEST_METRICS.handles(route, method, status);
+            }
+        }
+        let map = REQUEST_METRICS
+            .by_route
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let listed = map.get(route).expect("the route is listed");
+        assert_eq!(listed.len(), 4, "GET and other, by 200 and 404");
+    }
+}

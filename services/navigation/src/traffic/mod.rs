@@ -241,14 +241,18 @@ pub fn customise(
 /// Relative speed change that counts as a change, for sessions and the live hierarchy.
 const CHANGE_SHARE: f64 = 0.10;
 
+/// Whether a speed is news against what was known: new, or moved by more than
+/// [`CHANGE_SHARE`].
+fn differs(was: Option<f64>, now: f64) -> bool {
+    was.is_none_or(|was| (now - was).abs() > CHANGE_SHARE * was)
+}
+
 /// Whether an edge's speed appeared, went, or moved by more than [`CHANGE_SHARE`].
 fn moved(before: &FxHashMap<u64, f64>, after: &FxHashMap<u64, f64>) -> bool {
     before.len() != after.len()
-        || after.iter().any(|(e, now)| {
-            before
-                .get(e)
-                .is_none_or(|was| (now - was).abs() > CHANGE_SHARE * was)
-        })
+        || after
+            .iter()
+            .any(|(e, &now)| differs(before.get(e).copied(), now))
 }
 
 /// Edges whose speed appeared, went, or moved by more than 10% between two snapshots.
@@ -261,11 +265,7 @@ pub fn changed_edges(before: &LiveSpeeds, after: &LiveSpeeds) -> Vec<u64> {
     let mut changed: Vec<u64> = after
         .live
         .iter()
-        .filter(|(e, now)| {
-            before.live.get(e).is_none_or(|was| {
-                (now.speed_kmh - was.speed_kmh).abs() > CHANGE_SHARE * was.speed_kmh
-            })
-        })
+        .filter(|(e, now)| differs(before.live.get(e).map(|was| was.speed_kmh), now.speed_kmh))
         .map(|(&e, _)| e)
         .chain(
             before
